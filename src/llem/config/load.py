@@ -1,0 +1,159 @@
+"""Plain data -> a validated :class:`ExperimentConfig`, its JSON form and its hash.
+
+Used for experiment files, study experiments and Hydra-composed configs alike, so every path into
+a measurement runs the same checks. Nothing here imports Hydra's composition machinery or torch.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import hashlib
+import importlib.resources
+import json
+import typing
+from collections.abc import Iterable, Mapping
+from enum import Enum
+from typing import Any
+
+import yaml
+
+from llem.config.fields import ConfigIssue, _unwrap_optional, check_mapping, field_types
+from llem.config.rules import check_rules
+from llem.config.schema import DecoderPreset, ExperimentConfig
+from llem.errors import ConfigError
+
+# Accepted spellings of section names, and what llem calls them.
+SECTION_ALIASES: dict[tuple[str, ...], str] = {
+    ("pytorch",): "transformers",
+    ("tensorrt", "quant_config"): "quant",
+}
+
+
+@functools.cache
+def decoder_preset_values(preset: str) -> dict[str, Any]:
+    """The decoder fields a preset sets, read from the packaged ``conf/decoder/<preset>.yaml``."""
+    text = (importlib.resources.files("llem.conf") / "decoder" / f"{preset}.yaml").read_text()
+    values = yaml.safe_load(text)
+    values.pop("preset", None)
+    return values
+
+
+def normalize(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Rename section aliases (``pytorch`` -> ``transformers``, ``tensorrt.quant_config`` -> ``quant``)."""
+    out = _deep_copy(data)
+    for path, new in SECTION_ALIASES.items():
+        *parents, old = path
+        node = out
+        for key in parents:
+            node = node.get(key) if isinstance(node, dict) else None
+        if not isinstance(node, dict) or old not in node:
+            continue
+        where = ".".join(parents)
+        if new in node:
+            shown = f"{where}.{old}" if where else old
+            raise ConfigError(f"{shown}: alias of {new}; both are set, keep one")
+        node[new] = node.pop(old)
+    return out
+
+
+def _deep_copy(data: Any) -> Any:
+    if isinstance(data, Mapping):
+        return {str(k): _deep_copy(v) for k, v in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [_deep_copy(v) for v in data]
+    return data
+
+
+def apply_decoder_preset(data: dict[str, Any], explicit: Iterable[str] | None = None) -> None:
+    """Fill the preset's values into ``data['decoder']`` where the user set nothing explicitly.
+
+    ``explicit`` names the decoder keys the user set; by default, the keys present in the data.
+    """
+    decoder = data.get("decoder")
+    if not isinstance(decoder, dict) or decoder.get("preset") in (None, ""):
+        return
+    preset = decoder["preset"]
+    preset = preset.value if isinstance(preset, Enum) else preset
+    if preset not in DecoderPreset.__members__:
+        return  # reported by the schema check with the allowed values
+    chosen = set(decoder) if explicit is None else set(explicit)
+    for key, value in decoder_preset_values(preset).items():
+        if key not in chosen:
+            decoder[key] = value
+
+
+def build(cls: type, data: Mapping[str, Any]) -> Any:
+    """Construct dataclass ``cls`` from checked data, converting enums and nested sections."""
+    types = field_types(cls)
+    kwargs = {key: _build_value(types[key], value) for key, value in data.items()}
+    return cls(**kwargs)
+
+
+def _build_value(tp: Any, value: Any) -> Any:
+    inner, _ = _unwrap_optional(tp)
+    if value is None:
+        return None
+    if dataclasses.is_dataclass(inner):
+        return build(inner, value)
+    if isinstance(inner, type) and issubclass(inner, Enum):
+        return inner(value.value if isinstance(value, Enum) else value)
+    if inner is float and isinstance(value, int):
+        return float(value)
+    if typing.get_origin(inner) in (list, typing.List):  # noqa: UP006
+        return list(value)
+    if typing.get_origin(inner) in (dict, typing.Dict):  # noqa: UP006
+        return _deep_copy(value)
+    return value
+
+
+def issues_of(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> tuple[ExperimentConfig | None, list[ConfigIssue]]:
+    """Validate experiment data: the built config (None when the schema check fails) and all issues."""
+    data = normalize(data)
+    apply_decoder_preset(data, explicit_decoder_keys)
+    issues = check_mapping(ExperimentConfig, data)
+    if issues:
+        return None, issues
+    cfg = build(ExperimentConfig, data)
+    return cfg, check_rules(cfg)
+
+
+def load_experiment(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> ExperimentConfig:
+    """A validated :class:`ExperimentConfig`; raises :class:`ConfigError` listing every issue."""
+    cfg, issues = issues_of(data, explicit_decoder_keys)
+    if issues:
+        raise ConfigError(format_issues(issues))
+    assert cfg is not None
+    return cfg
+
+
+def format_issues(issues: list[ConfigIssue]) -> str:
+    """A readable, one-issue-per-line message."""
+    head = "invalid configuration" if len(issues) == 1 else f"invalid configuration ({len(issues)} problems)"
+    return head + ":\n" + "\n".join(f"  - {issue}" for issue in issues)
+
+
+def to_dict(cfg: Any) -> Any:
+    """The JSON form of a config dataclass: enums as their values, sections as dicts."""
+    if dataclasses.is_dataclass(cfg):
+        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    if isinstance(cfg, Enum):
+        return cfg.value
+    if isinstance(cfg, Mapping):
+        return {str(k): to_dict(v) for k, v in cfg.items()}
+    if isinstance(cfg, (list, tuple)):
+        return [to_dict(v) for v in cfg]
+    return cfg
+
+
+# Fields that say where results go, not what is measured: left out of the hash.
+UNHASHED_FIELDS = ("output_dir",)
+
+
+def config_hash(cfg: ExperimentConfig) -> str:
+    """16 hex chars of SHA-256 over the canonical JSON of what is measured."""
+    data = to_dict(cfg)
+    for key in UNHASHED_FIELDS:
+        data.pop(key, None)
+    canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -1,0 +1,436 @@
+"""The experiment schema: one dataclass per section, registered in Hydra's ConfigStore.
+
+Field names, types and defaults follow the config reference. Engine-section fields default to
+``None``, meaning "the engine's own default applies"; the engine records its effective value in
+the result. Enums (not ``typing.Literal``) because OmegaConf validates them; member names equal
+their values so YAML and the command line write the plain value (``dtype=bfloat16``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any, Dict, List, Optional
+
+# ---------------------------------------------------------------------------------------------
+# Enumerations
+# ---------------------------------------------------------------------------------------------
+
+
+class Engine(str, Enum):
+    """Inference engines llem can measure."""
+
+    transformers = "transformers"
+    vllm = "vllm"
+    tensorrt = "tensorrt"
+
+
+class DType(str, Enum):
+    """Weight and activation dtype of the model."""
+
+    float32 = "float32"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class HalfDType(str, Enum):
+    """A 16-bit floating dtype (autocast, TensorRT build dtype)."""
+
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+
+
+class DatasetOrder(str, Enum):
+    """Prompt order: file order, grouped by a ``source`` field, or a seeded shuffle."""
+
+    interleaved = "interleaved"
+    grouped = "grouped"
+    shuffled = "shuffled"
+
+
+class DecoderPreset(str, Enum):
+    """Named decoding settings; explicit decoder fields apply on top."""
+
+    deterministic = "deterministic"
+    standard = "standard"
+    creative = "creative"
+    factual = "factual"
+
+
+class EnergySampler(str, Enum):
+    """Energy source; ``auto`` picks the best available. ``None`` in the config: throughput only."""
+
+    auto = "auto"
+    nvml = "nvml"
+    zeus = "zeus"
+    rapl = "rapl"
+    codecarbon = "codecarbon"
+
+
+class BaselineStrategy(str, Enum):
+    """How the idle power baseline is obtained."""
+
+    validated = "validated"
+    cached = "cached"
+    fresh = "fresh"
+
+
+class AttnImplementation(str, Enum):
+    sdpa = "sdpa"
+    flash_attention_2 = "flash_attention_2"
+    flash_attention_3 = "flash_attention_3"
+    eager = "eager"
+
+
+class BnbComputeDType(str, Enum):
+    float16 = "float16"
+    bfloat16 = "bfloat16"
+    float32 = "float32"
+
+
+class BnbQuantType(str, Enum):
+    nf4 = "nf4"
+    fp4 = "fp4"
+
+
+class CacheImplementation(str, Enum):
+    static = "static"
+    offloaded_static = "offloaded_static"
+    sliding_window = "sliding_window"
+
+
+class VllmKvCacheDType(str, Enum):
+    auto = "auto"
+    fp8 = "fp8"
+    fp8_e5m2 = "fp8_e5m2"
+    fp8_e4m3 = "fp8_e4m3"
+
+
+class VllmQuantization(str, Enum):
+    awq = "awq"
+    gptq = "gptq"
+    fp8 = "fp8"
+    fp8_e5m2 = "fp8_e5m2"
+    fp8_e4m3 = "fp8_e4m3"
+    marlin = "marlin"
+    bitsandbytes = "bitsandbytes"
+
+
+class VllmExecutorBackend(str, Enum):
+    mp = "mp"
+    ray = "ray"
+
+
+class TensorRTBackend(str, Enum):
+    """TensorRT-LLM's own execution backend."""
+
+    trt = "trt"
+    pytorch = "pytorch"
+
+
+# ---------------------------------------------------------------------------------------------
+# Shared sections
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class DatasetConfig:
+    """Which prompts are measured."""
+
+    # built-in alias (builtin, synthetic, aienergyscore) or a path to a .jsonl file
+    source: str = "builtin"
+    # number of prompts to measure
+    n_prompts: int = 100
+    # interleaved (file order) | grouped (by a `source` field) | shuffled (seeded by random_seed)
+    order: DatasetOrder = DatasetOrder.interleaved
+    # jsonl: the field holding the prompt; None = first of prompt, text, instruction, input, question
+    prompt_field: Optional[str] = None
+    # synthetic: exact prompt length in tokens of the model's tokenizer
+    input_len: Optional[int] = None
+    # synthetic: output tokens per prompt (sets max_output_tokens and min_new_tokens)
+    output_len: Optional[int] = None
+    # synthetic: seed of the random token draw; None = random_seed
+    seed: Optional[int] = None
+
+
+@dataclass
+class DecoderConfig:
+    """Decoding settings shared by all engines."""
+
+    # sampling temperature; 0 = greedy
+    temperature: float = 1.0
+    # sample (true) or take the most likely token (false); ignored when temperature = 0
+    do_sample: bool = True
+    # top-k filter; 0 = disabled
+    top_k: int = 50
+    # nucleus filter; 1.0 = disabled
+    top_p: float = 1.0
+    # repetition penalty; 1.0 = none
+    repetition_penalty: float = 1.0
+    # min-p filter; None = disabled
+    min_p: Optional[float] = None
+    # minimum generated tokens per request; None = engine default (0)
+    min_new_tokens: Optional[int] = None
+    # named preset; its values apply first, explicit fields on top
+    preset: Optional[DecoderPreset] = None
+
+
+@dataclass
+class WarmupConfig:
+    """Warm-up before the measured window."""
+
+    # run a warm-up phase
+    enabled: bool = True
+    # fixed mode: warm-up prompts at the configured batch size and full output length
+    n_warmup: int = 5
+    # wait after warm-up, seconds (GPU only; below 30 s a measurement warning is recorded)
+    thermal_floor_seconds: float = 60.0
+    # CV mode: run until latency CV < cv_threshold (replaces n_warmup)
+    convergence_detection: bool = False
+    # CV mode: target coefficient of variation of the last window_size latencies
+    cv_threshold: float = 0.05
+    # CV mode: cap on warm-up prompts
+    max_prompts: int = 20
+    # CV mode: sliding window size
+    window_size: int = 3
+    # CV mode: prompts before convergence is checked
+    min_prompts: int = 5
+
+
+@dataclass
+class BaselineConfig:
+    """Idle power baseline, measured before the model loads."""
+
+    # measure an idle baseline
+    enabled: bool = True
+    # baseline duration, seconds (5 to 120)
+    duration_seconds: float = 30.0
+    # validated (cached + spot checks) | cached (TTL) | fresh (every experiment)
+    strategy: BaselineStrategy = BaselineStrategy.validated
+    # lifetime of a cached baseline, seconds (min 60)
+    cache_ttl_seconds: float = 7200.0
+    # validated: spot-check every N experiments
+    validation_interval: int = 5
+    # validated: relative power drift that triggers a re-measurement (0.01 to 0.50)
+    drift_threshold: float = 0.10
+
+
+@dataclass
+class LoRAConfig:
+    """A LoRA adapter applied to the model (exactly one of adapter_id, adapter_path)."""
+
+    # hub id of the adapter
+    adapter_id: Optional[str] = None
+    # local folder of the adapter
+    adapter_path: Optional[str] = None
+    # false: measure the unmerged adapter's overhead; true: merge first (deployed cost)
+    merge_weights: bool = False
+
+
+# ---------------------------------------------------------------------------------------------
+# Engine sections
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class TransformersConfig:
+    """Hugging Face Transformers engine; None = the engine default noted on each field."""
+
+    batch_size: Optional[int] = None  # -> 1
+    attn_implementation: Optional[AttnImplementation] = None  # -> sdpa
+    torch_compile: Optional[bool] = None  # -> false
+    torch_compile_mode: Optional[str] = None  # -> default
+    torch_compile_backend: Optional[str] = None  # -> inductor
+    load_in_4bit: Optional[bool] = None  # bitsandbytes 4-bit weights (CUDA only)
+    load_in_8bit: Optional[bool] = None  # bitsandbytes 8-bit weights (CUDA only)
+    bnb_4bit_compute_dtype: Optional[BnbComputeDType] = None
+    bnb_4bit_quant_type: Optional[BnbQuantType] = None
+    bnb_4bit_use_double_quant: Optional[bool] = None
+    use_cache: Optional[bool] = None  # -> true
+    cache_implementation: Optional[CacheImplementation] = None  # -> dynamic cache
+    num_beams: Optional[int] = None  # -> 1 (beam search when > 1)
+    early_stopping: Optional[bool] = None  # beam search only
+    length_penalty: Optional[float] = None  # -> 1.0, beam search only
+    no_repeat_ngram_size: Optional[int] = None  # -> 0 (off)
+    prompt_lookup_num_tokens: Optional[int] = None  # prompt-lookup speculative decoding
+    device_map: Optional[str] = None  # -> auto on CUDA, cpu otherwise
+    max_memory: Optional[Dict[str, str]] = None  # per-device caps, e.g. {"0": "20GiB"}
+    low_cpu_mem_usage: Optional[bool] = None  # -> true
+    allow_tf32: Optional[bool] = None  # -> torch default (false for matmul)
+    autocast_enabled: Optional[bool] = None  # -> false
+    autocast_dtype: Optional[HalfDType] = None  # -> the experiment dtype
+    tp_plan: Optional[str] = None  # tensor parallel plan ("auto"); needs a torchrun launch
+    tp_size: Optional[int] = None  # tensor parallel degree
+
+
+@dataclass
+class VllmSpeculativeConfig:
+    model: Optional[str] = None  # draft model
+    num_speculative_tokens: Optional[int] = None
+    method: Optional[str] = None  # e.g. ngram, eagle
+
+
+@dataclass
+class VllmAttentionConfig:
+    engine: Optional[str] = None  # attention backend name
+    flash_attn_version: Optional[int] = None
+    flash_attn_max_num_splits_for_cuda_graph: Optional[int] = None
+    use_prefill_decode_attention: Optional[bool] = None
+    use_prefill_query_quantization: Optional[bool] = None
+    use_cudnn_prefill: Optional[bool] = None
+    disable_flashinfer_prefill: Optional[bool] = None
+    disable_flashinfer_q_quantization: Optional[bool] = None
+    use_trtllm_attention: Optional[bool] = None
+    use_trtllm_ragged_deepseek_prefill: Optional[bool] = None
+
+
+@dataclass
+class VllmEngineConfig:
+    """vLLM ``LLM(...)`` engine arguments."""
+
+    gpu_memory_utilization: Optional[float] = None  # -> 0.9 (fraction of GPU memory)
+    swap_space: Optional[float] = None  # -> 4 (GiB)
+    cpu_offload_gb: Optional[float] = None  # -> 0 (GiB)
+    block_size: Optional[int] = None  # 8 | 16 | 32 -> 16 (tokens per KV block)
+    kv_cache_dtype: Optional[VllmKvCacheDType] = None  # -> auto
+    enforce_eager: Optional[bool] = None  # -> false
+    enable_chunked_prefill: Optional[bool] = None
+    max_num_seqs: Optional[int] = None  # -> 256
+    max_num_batched_tokens: Optional[int] = None
+    max_model_len: Optional[int] = None  # tokens
+    tensor_parallel_size: Optional[int] = None  # -> 1
+    pipeline_parallel_size: Optional[int] = None  # -> 1
+    enable_prefix_caching: Optional[bool] = None
+    quantization: Optional[VllmQuantization] = None
+    num_scheduler_steps: Optional[int] = None
+    max_seq_len_to_capture: Optional[int] = None  # tokens
+    distributed_executor_backend: Optional[VllmExecutorBackend] = None
+    speculative_config: Optional[VllmSpeculativeConfig] = None
+    offload_group_size: Optional[int] = None
+    offload_num_in_group: Optional[int] = None
+    offload_prefetch_step: Optional[int] = None
+    offload_params: Optional[List[str]] = None
+    disable_custom_all_reduce: Optional[bool] = None
+    kv_cache_memory_bytes: Optional[int] = None  # bytes; exclusive with gpu_memory_utilization
+    compilation_config: Optional[Dict[str, Any]] = None  # passed through to vLLM
+    attention: Optional[VllmAttentionConfig] = None
+
+
+@dataclass
+class VllmSamplingConfig:
+    """vLLM ``SamplingParams`` extras beyond the shared decoder."""
+
+    max_tokens: Optional[int] = None  # -> max_output_tokens
+    min_tokens: Optional[int] = None
+    presence_penalty: Optional[float] = None
+    frequency_penalty: Optional[float] = None
+    ignore_eos: Optional[bool] = None
+    n: Optional[int] = None  # -> 1
+
+
+@dataclass
+class VllmBeamSearchConfig:
+    """vLLM beam search (replaces sampling when set)."""
+
+    beam_width: Optional[int] = None  # >= 1
+    length_penalty: Optional[float] = None
+    early_stopping: Optional[bool] = None
+    max_tokens: Optional[int] = None
+
+
+@dataclass
+class VllmConfig:
+    engine: Optional[VllmEngineConfig] = None
+    sampling: Optional[VllmSamplingConfig] = None
+    beam_search: Optional[VllmBeamSearchConfig] = None
+
+
+@dataclass
+class TensorRTQuantConfig:
+    quant_algo: Optional[str] = None  # e.g. FP8, INT8, W4A16_AWQ
+    kv_cache_quant_algo: Optional[str] = None  # e.g. FP8, INT8
+
+
+@dataclass
+class TensorRTKvCacheConfig:
+    enable_block_reuse: Optional[bool] = None
+    free_gpu_memory_fraction: Optional[float] = None
+    max_tokens: Optional[int] = None
+
+
+@dataclass
+class TensorRTSchedulerConfig:
+    capacity_scheduler_policy: Optional[str] = None  # e.g. GUARANTEED_NO_EVICT
+
+
+@dataclass
+class TensorRTSamplingConfig:
+    beam_width: Optional[int] = None
+    end_id: Optional[int] = None
+    pad_id: Optional[int] = None
+
+
+@dataclass
+class TensorRTConfig:
+    """TensorRT-LLM engine; build-time fields fix the compiled engine's shape."""
+
+    max_batch_size: Optional[int] = None  # -> 8 (build time)
+    tensor_parallel_size: Optional[int] = None  # -> 1
+    pipeline_parallel_size: Optional[int] = None  # -> 1
+    max_input_len: Optional[int] = None  # -> 1024 tokens (build time)
+    max_seq_len: Optional[int] = None  # -> 2048 tokens (build time)
+    max_num_tokens: Optional[int] = None
+    dtype: Optional[HalfDType] = None  # build dtype; -> the experiment dtype
+    fast_build: Optional[bool] = None
+    engine: Optional[TensorRTBackend] = None  # TensorRT-LLM's own backend
+    engine_path: Optional[str] = None  # a pre-built engine folder
+    quant: Optional[TensorRTQuantConfig] = None
+    kv_cache: Optional[TensorRTKvCacheConfig] = None
+    scheduler: Optional[TensorRTSchedulerConfig] = None
+    sampling: Optional[TensorRTSamplingConfig] = None
+
+
+# ---------------------------------------------------------------------------------------------
+# The experiment
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ExperimentConfig:
+    """One measured configuration. Only the selected engine's section may be non-null."""
+
+    # hub id, local folder, or a built-in alias (llem-tiny, smollm2-135m)
+    model: str = "smollm2-135m"
+    # transformers | vllm | tensorrt (select with the engine/ group: engine=vllm)
+    engine: Engine = Engine.transformers
+    dataset: DatasetConfig = field(default_factory=DatasetConfig)
+    # float32 | float16 | bfloat16
+    dtype: DType = DType.bfloat16
+    # seeds the inference RNGs and the dataset order
+    random_seed: int = 42
+    # truncate prompts to this many tokens; None = no truncation
+    max_input_tokens: Optional[int] = 256
+    # cap on generated tokens per request; None = the engine's own limit
+    max_output_tokens: Optional[int] = 256
+    decoder: DecoderConfig = field(default_factory=DecoderConfig)
+    warmup: WarmupConfig = field(default_factory=WarmupConfig)
+    baseline: BaselineConfig = field(default_factory=BaselineConfig)
+    # auto | nvml | zeus | rapl | codecarbon | null (throughput only)
+    energy_sampler: Optional[EnergySampler] = EnergySampler.auto
+    # write timeseries.parquet (NVML sampling runs anyway for throttle detection)
+    gpu_telemetry: bool = True
+    transformers: Optional[TransformersConfig] = None
+    vllm: Optional[VllmConfig] = None
+    tensorrt: Optional[TensorRTConfig] = None
+    lora: Optional[LoRAConfig] = None
+    # extra keyword arguments for the engine's load and generate calls
+    passthrough_kwargs: Optional[Dict[str, Any]] = None
+    # where the job writes its files; None = the Hydra job directory
+    output_dir: Optional[str] = None
+
+
+ENGINE_SECTIONS: dict[Engine, type] = {
+    Engine.transformers: TransformersConfig,
+    Engine.vllm: VllmConfig,
+    Engine.tensorrt: TensorRTConfig,
+}
