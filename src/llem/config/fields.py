@@ -136,9 +136,7 @@ def _matches(tp: Any, value: Any, lenient_str: bool) -> bool:
     return isinstance(value, tp)
 
 
-def check_mapping(
-    cls: type, data: Mapping, prefix: str = "", *, lenient_str: bool = False
-) -> list[ConfigIssue]:
+def check_mapping(cls: type, data: Mapping, prefix: str = "", *, lenient_str: bool = False) -> list[ConfigIssue]:
     """Every unknown key and wrong-typed value of ``data`` against dataclass ``cls``."""
     types = field_types(cls)
     issues: list[ConfigIssue] = []

@@ -107,7 +107,9 @@ def _build_value(tp: Any, value: Any) -> Any:
     return value
 
 
-def issues_of(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> tuple[ExperimentConfig | None, list[ConfigIssue]]:
+def issues_of(
+    data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None
+) -> tuple[ExperimentConfig | None, list[ConfigIssue]]:
     """Validate experiment data: the built config (None when the schema check fails) and all issues."""
     data = normalize(data)
     apply_decoder_preset(data, explicit_decoder_keys)

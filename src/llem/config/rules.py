@@ -133,8 +133,7 @@ def only_selected_engine_section(cfg: ExperimentConfig) -> Iterator[ConfigIssue]
         if engine is not cfg.engine and getattr(cfg, engine.value) is not None:
             yield ConfigIssue(
                 engine.value,
-                f"section set but engine is {cfg.engine.value}: remove it, or select "
-                f"engine={engine.value}",
+                f"section set but engine is {cfg.engine.value}: remove it, or select engine={engine.value}",
             )
 
 
@@ -232,6 +231,10 @@ def transformers_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
         )
     if beam and t.prompt_lookup_num_tokens is not None:
         yield ConfigIssue("transformers.prompt_lookup_num_tokens", "cannot be combined with beam search")
+    if t.prompt_lookup_num_tokens is not None and (t.batch_size or 1) > 1:
+        yield ConfigIssue(
+            "transformers.prompt_lookup_num_tokens", "needs transformers.batch_size=1 (assisted decoding)"
+        )
     if t.tp_size is not None and t.tp_plan is None:
         yield ConfigIssue("transformers.tp_size", "needs transformers.tp_plan (e.g. auto)")
 

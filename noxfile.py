@@ -1,0 +1,30 @@
+"""Project sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`.
+
+Sessions run in the environment that invokes nox (install it first: see README), so the CPU
+build of torch installed there is the one tested; nox never downloads a CUDA build.
+"""
+
+from __future__ import annotations
+
+import nox
+
+nox.options.sessions = ["lint", "tests"]
+nox.options.default_venv_backend = "none"
+
+
+@nox.session
+def tests(session: nox.Session) -> None:
+    """The test suite (GPU-marked tests skip without CUDA)."""
+    session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def lint(session: nox.Session) -> None:
+    """ruff: lint and import order."""
+    session.run("ruff", "check", "src", "tests", "noxfile.py", "benchmarks")
+
+
+@nox.session
+def bench(session: nox.Session) -> None:
+    """Benchmarks (not tests): llem's throughput against a bare generate loop, side by side."""
+    session.run("python", "benchmarks/throughput_vs_bare.py", *session.posargs)

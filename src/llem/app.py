@@ -1,0 +1,137 @@
+"""The measurement task app: Hydra composes one experiment per job, this module measures it.
+
+``python -m llem [overrides] [-m]`` enters here. Each job writes, in its own output folder,
+``experiment.json`` (resolved config and hash), ``status.json``, ``result.json`` and ``llem.log``.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+import time
+import traceback
+from pathlib import Path
+from typing import Any
+
+import hydra
+from hydra.core.hydra_config import HydraConfig
+from hydra.types import RunMode
+from omegaconf import DictConfig, OmegaConf
+
+from llem.config.load import config_hash, load_experiment, to_dict
+from llem.config.overrides import precheck_cli
+from llem.config.store import register_configs
+from llem.errors import LlemError
+from llem.results.io import write_json_atomic
+
+log = logging.getLogger("llem")
+
+register_configs()
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def _decoder_keys_set_on_command_line(task_overrides: list[str]) -> set[str]:
+    """Decoder fields the user overrode explicitly (they win over a decoder preset)."""
+    keys = set()
+    for item in task_overrides:
+        key = item.split("=", 1)[0].lstrip("+~")
+        if key.startswith("decoder."):
+            keys.add(key.split(".", 1)[1])
+    return keys
+
+
+class JobStatus:
+    """``status.json`` of one job, rewritten atomically at each change."""
+
+    def __init__(self, output_dir: Path) -> None:
+        self.path = output_dir / "status.json"
+        self.data: dict[str, Any] = {"status": "running", "started_at": utc_now(), "pid": None}
+
+    def write(self, **fields: Any) -> None:
+        self.data.update(fields)
+        write_json_atomic(self.path, self.data)
+
+
+def run_job(cfg: DictConfig) -> dict[str, Any] | None:
+    """Validate, record and measure one composed experiment; returns the headline metrics."""
+    hc = HydraConfig.get()
+    output_dir = Path(cfg.get("output_dir") or hc.runtime.output_dir)
+    status = JobStatus(output_dir)
+    status.write(pid=os.getpid())
+    try:
+        data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        explicit = _decoder_keys_set_on_command_line(list(hc.overrides.task))
+        experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
+        write_json_atomic(
+            output_dir / "experiment.json",
+            {
+                "config_hash": config_hash(experiment),
+                "config": to_dict(experiment),
+                "overrides": list(hc.overrides.task),
+                "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+            },
+        )
+        from llem.measure import measure  # heavy imports only once the config is valid
+
+        result = measure(experiment, output_dir)
+    except KeyboardInterrupt:
+        status.write(status="interrupted", finished_at=utc_now(), exit_reason="interrupted (Ctrl-C)")
+        raise
+    except Exception as err:  # recorded for the user; never lost in a sweep
+        user_error = isinstance(err, LlemError)
+        status.write(
+            status="failed",
+            finished_at=utc_now(),
+            error_type=type(err).__name__,
+            message=str(err),
+            exit_reason="invalid configuration" if getattr(err, "exit_code", 1) == 2 else "error",
+            traceback=None if user_error else traceback.format_exc(),
+        )
+        log.error("%s: %s", type(err).__name__, err)
+        if hc.mode == RunMode.MULTIRUN:
+            return None  # the sweep goes on; the sweep report exits non-zero at the end
+        if not user_error:
+            log.error("the traceback is in %s", status.path)
+        sys.exit(getattr(err, "exit_code", 1))
+    status.write(status="completed", finished_at=utc_now(), exit_reason="completed")
+    headline = _headline(result)
+    log.info(
+        "done: %d output tokens in %.2f s = %.1f tokens/s; TTFT p50 %s; results in %s",
+        result["tokens"]["output_tokens"],
+        result["inference_time_s"],
+        result["throughput"]["output_tokens_per_s"],
+        _ms(result["latency"]["ttft"]["p50_s"]),
+        output_dir,
+    )
+    return headline
+
+
+def _ms(seconds: float | None) -> str:
+    return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
+
+
+def _headline(result: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "output_tokens": result["tokens"]["output_tokens"],
+        "inference_time_s": result["inference_time_s"],
+        "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
+        "energy_j": result["energy"]["energy_j"],
+    }
+
+
+@hydra.main(version_base="1.3", config_path="pkg://llem.conf", config_name="config")
+def task(cfg: DictConfig) -> dict[str, Any] | None:
+    return run_job(cfg)
+
+
+def main() -> None:
+    """``python -m llem``: check the command line's overrides, then hand over to Hydra."""
+    problem = precheck_cli(sys.argv[1:])
+    if problem:
+        print(f"llem: {problem}", file=sys.stderr)
+        sys.exit(2)
+    task()

@@ -1,0 +1,1 @@
+"""Energy measurement: samplers behind one interface, and the result's ``energy`` block."""

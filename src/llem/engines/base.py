@@ -1,0 +1,81 @@
+"""The small protocol every inference engine implements, and what a run of it returns."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from llem.datasets import Prompt
+
+
+@dataclass
+class RequestRecord:
+    """One prompt's measured generation.
+
+    Times are seconds from the start of the request's batch (``time.perf_counter`` clock).
+    """
+
+    input_tokens: int  # prompt tokens after truncation, no padding
+    output_tokens: int  # generated tokens up to and including the first EOS; no padding
+    ttft_s: float | None  # time to first token
+    itl_s: list[float] = field(default_factory=list)  # inter-token latency of each later token
+    finished_by_eos: bool = False
+
+
+@dataclass
+class BatchRecord:
+    """One engine call on a batch of prompts."""
+
+    size: int  # requests in the batch
+    padded_input_len: int  # prompt length after left padding, tokens
+    forward_passes: int  # decoding steps the engine ran (prefill included)
+    wall_s: float  # seconds from submission to the last token
+
+
+@dataclass
+class EngineRun:
+    """The outcome of running a list of prompts."""
+
+    requests: list[RequestRecord]
+    batches: list[BatchRecord]
+    texts: list[str] = field(default_factory=list)  # decoded outputs, for inspection
+
+
+@dataclass
+class LoadInfo:
+    """Model loading facts."""
+
+    model_path: str  # the folder or hub id actually loaded
+    load_time_s: float  # wall time of tokenizer + model load (and compile setup)
+    device: str  # e.g. "cpu", "cuda:0"
+    n_parameters: int
+
+
+class InferenceEngine(Protocol):
+    """An engine loads one model and generates for lists of prompts."""
+
+    name: str
+
+    def load(self) -> LoadInfo:
+        """Load the tokenizer and model; called once, before any generation."""
+
+    def generate(self, prompts: list[Prompt]) -> EngineRun:
+        """Generate for ``prompts`` in the configured batches; blocks until all are done."""
+
+    def synchronize(self) -> None:
+        """Wait for queued device work (so a timing window closes on finished work)."""
+
+    def effective_config(self) -> dict[str, Any]:
+        """The value the engine used for every setting, including those left at None."""
+
+    def flops(self, run: EngineRun) -> dict[str, Any]:
+        """The floating-point work ``run`` did, with its method and confidence."""
+
+    def memory(self) -> dict[str, Any]:
+        """Device memory facts (peak allocated/reserved) since load."""
+
+    def tokenizer(self) -> Any:
+        """The tokenizer (datasets that count tokens need it)."""
+
+    def close(self) -> None:
+        """Release the model and device memory."""

@@ -1,0 +1,117 @@
+"""A snapshot of the machine and software a measurement ran on."""
+
+from __future__ import annotations
+
+import os
+import platform
+import sys
+from importlib.metadata import PackageNotFoundError, version
+from typing import Any
+
+import psutil
+
+import llem
+
+# Packages whose versions change what is measured.
+TRACKED_PACKAGES = (
+    "torch",
+    "transformers",
+    "accelerate",
+    "tokenizers",
+    "vllm",
+    "tensorrt_llm",
+    "bitsandbytes",
+    "peft",
+    "hydra-core",
+    "omegaconf",
+    "nvidia-ml-py",
+    "zeus",
+    "codecarbon",
+)
+
+
+def package_versions() -> dict[str, str]:
+    """Installed versions of the tracked packages (absent ones left out)."""
+    found = {}
+    for name in TRACKED_PACKAGES:
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            continue
+    return found
+
+
+def cpu_model() -> str:
+    """The CPU's model name from /proc/cpuinfo, else what ``platform`` says."""
+    try:
+        with open("/proc/cpuinfo", encoding="utf-8") as fh:
+            for line in fh:
+                if line.lower().startswith("model name"):
+                    return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
+def gpu_facts() -> list[dict[str, Any]]:
+    """Name, memory, driver and power limit of each visible CUDA device; empty without CUDA."""
+    import torch
+
+    if not torch.cuda.is_available():
+        return []
+    gpus = []
+    for index in range(torch.cuda.device_count()):
+        props = torch.cuda.get_device_properties(index)
+        gpus.append(
+            {
+                "index": index,
+                "name": props.name,
+                "memory_total_mb": props.total_memory / 2**20,
+                "compute_capability": f"{props.major}.{props.minor}",
+            }
+        )
+    _add_nvml_facts(gpus)
+    return gpus
+
+
+def _add_nvml_facts(gpus: list[dict[str, Any]]) -> None:
+    """Driver version and power limit from NVML, when the library loads."""
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+    except Exception:  # NVML missing or unusable: the torch facts stand alone
+        return
+    try:
+        driver = pynvml.nvmlSystemGetDriverVersion()
+        for gpu in gpus:
+            handle = pynvml.nvmlDeviceGetHandleByIndex(gpu["index"])
+            gpu["driver"] = driver
+            gpu["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
+    except Exception:  # partial NVML support on some devices: keep what was read
+        pass
+    finally:
+        pynvml.nvmlShutdown()
+
+
+def snapshot() -> dict[str, Any]:
+    """Everything about where this ran, for the result's ``environment`` block."""
+    import torch
+
+    mem = psutil.virtual_memory()
+    return {
+        "llem_version": llem.__version__,
+        "python": sys.version.split()[0],
+        "platform": platform.platform(),
+        "hostname": platform.node(),
+        "cpu_model": cpu_model(),
+        "cpu_count_logical": psutil.cpu_count(logical=True),
+        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        "memory_total_mb": mem.total / 2**20,
+        "torch_threads": torch.get_num_threads(),
+        "cuda_available": torch.cuda.is_available(),
+        "cuda_version": torch.version.cuda,
+        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
+        "gpus": gpu_facts(),
+        "packages": package_versions(),
+    }

@@ -1,0 +1,206 @@
+"""One measurement: the protocol of DESIGN §4, from a config and an output folder, nothing else.
+
+environment snapshot -> idle baseline -> model load -> prompts -> warm-up -> thermal floor ->
+timed inference window -> FLOPs -> result.json. Only the inference call runs inside the window.
+"""
+
+from __future__ import annotations
+
+import logging
+import resource
+import statistics
+import time
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import psutil
+
+from llem import environment
+from llem.config.load import config_hash, to_dict
+from llem.config.schema import ExperimentConfig
+from llem.datasets import Prompt, load_prompts
+from llem.energy.unmeasured import unmeasured_energy
+from llem.engines import create_engine
+from llem.engines.base import EngineRun, InferenceEngine
+from llem.results.io import write_json_atomic
+from llem.results.record import SCHEMA_VERSION, summarize_run
+
+log = logging.getLogger("llem.measure")
+
+# Below this, a GPU thermal floor is too short to reach a steady temperature.
+MIN_THERMAL_FLOOR_S = 30.0
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+
+
+def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
+    """Run the measurement of ``cfg``, write ``output_dir/result.json`` and return the result."""
+    import transformers
+
+    output_dir.mkdir(parents=True, exist_ok=True)
+    warnings: list[str] = []
+    phases: dict[str, float] = {}
+    started_at = utc_now()
+    env = environment.snapshot()
+    on_gpu = bool(env["gpus"])
+
+    energy = unmeasured_energy(cfg)
+    warnings += energy["warnings"]
+    log.info(energy["summary"])
+
+    engine = create_engine(cfg)
+    try:
+        with _phase(phases, "load"):
+            load = engine.load()
+        rss_after_load_mb = psutil.Process().memory_info().rss / 2**20
+        log.info("loaded %s on %s in %.1f s", load.model_path, load.device, load.load_time_s)
+        with _phase(phases, "prompts"):
+            prompts = load_prompts(cfg.dataset, random_seed=cfg.random_seed, tokenizer=engine.tokenizer())
+        transformers.set_seed(cfg.random_seed)
+        with _phase(phases, "warmup"):
+            warmup = run_warmup(cfg, engine, prompts)
+        with _phase(phases, "thermal_floor"):
+            floor = thermal_floor(cfg, on_gpu, warnings)
+
+        transformers.set_seed(cfg.random_seed)
+        log.info("measuring %d prompts", len(prompts))
+        engine.synchronize()
+        inference_start = utc_now()
+        t0 = time.perf_counter()
+        run = engine.generate(prompts)
+        engine.synchronize()
+        inference_time_s = time.perf_counter() - t0
+        inference_end = utc_now()
+        phases["inference"] = inference_time_s
+
+        with _phase(phases, "flops"):
+            flops = engine.flops(run)
+        memory = {
+            "rss_after_load_mb": rss_after_load_mb,
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+            "peak_rss_scope": "process lifetime (getrusage ru_maxrss)",
+            **engine.memory(),
+        }
+        effective = engine.effective_config()
+    finally:
+        engine.close()
+
+    result = {
+        "schema_version": SCHEMA_VERSION,
+        "llem_version": env["llem_version"],
+        "config_hash": config_hash(cfg),
+        "config": to_dict(cfg),
+        "engine": {
+            "name": engine.name,
+            "version": env["packages"].get(engine.name),
+            "effective_config": effective,
+        },
+        "model": {
+            "name": cfg.model,
+            "path": load.model_path,
+            "device": load.device,
+            "n_parameters": load.n_parameters,
+            "load_time_s": load.load_time_s,
+        },
+        "timestamps": {
+            "started_at": started_at,
+            "inference_start": inference_start,
+            "inference_end": inference_end,
+            "finished_at": utc_now(),
+        },
+        **summarize_run(run, inference_time_s),
+        "memory": memory,
+        "flops": flops,
+        "energy": energy["block"],
+        "warmup": warmup,
+        "thermal_floor": floor,
+        "baseline": energy["baseline"],
+        "phases_s": phases,
+        "environment": env,
+        "warnings": warnings,
+    }
+    write_json_atomic(output_dir / "result.json", result)
+    return result
+
+
+class _phase:
+    """Context manager adding the wall time of a block to ``phases[name]`` (seconds)."""
+
+    def __init__(self, phases: dict[str, float], name: str) -> None:
+        self.phases, self.name = phases, name
+
+    def __enter__(self) -> None:
+        self.start = time.perf_counter()
+
+    def __exit__(self, *exc: object) -> None:
+        self.phases[self.name] = time.perf_counter() - self.start
+
+
+def _cycle(prompts: list[Prompt], n: int) -> list[Prompt]:
+    return [prompts[i % len(prompts)] for i in range(n)]
+
+
+def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Prompt]) -> dict[str, Any]:
+    """Warm the engine on real prompts at the configured batch size and full output length."""
+    w = cfg.warmup
+    if not w.enabled:
+        return {"enabled": False}
+    batch = getattr(engine, "batch_size", 1)
+    if not w.convergence_detection:
+        if w.n_warmup:
+            engine.generate(_cycle(prompts, w.n_warmup))
+        return {"enabled": True, "mode": "fixed", "prompts": w.n_warmup}
+    return converge(lambda chunk: engine.generate(chunk), prompts, batch, cfg)
+
+
+def converge(
+    generate: Callable[[list[Prompt]], EngineRun], prompts: list[Prompt], batch: int, cfg: ExperimentConfig
+) -> dict[str, Any]:
+    """CV mode: warm up one batch at a time until the latency CV of the last window is low enough.
+
+    Stops when CV < ``cv_threshold`` after ``min_prompts``, or at ``max_prompts``.
+    """
+    w = cfg.warmup
+    latencies: list[float] = []
+    used = 0
+    cv = None
+    while used < w.max_prompts:
+        size = min(batch, w.max_prompts - used)
+        chunk = [prompts[(used + i) % len(prompts)] for i in range(size)]
+        start = time.perf_counter()
+        generate(chunk)
+        latencies.append(time.perf_counter() - start)
+        used += size
+        if len(latencies) >= w.window_size:
+            window = latencies[-w.window_size :]
+            cv = statistics.stdev(window) / statistics.mean(window)
+            if used >= w.min_prompts and cv < w.cv_threshold:
+                return _cv_summary(used, len(latencies), cv, True)
+    return _cv_summary(used, len(latencies), cv, False)
+
+
+def _cv_summary(prompts: int, iterations: int, cv: float | None, converged: bool) -> dict[str, Any]:
+    return {
+        "enabled": True,
+        "mode": "convergence",
+        "prompts": prompts,
+        "iterations": iterations,
+        "final_cv": cv,
+        "converged": converged,
+    }
+
+
+def thermal_floor(cfg: ExperimentConfig, on_gpu: bool, warnings: list[str]) -> dict[str, Any]:
+    """Wait ``warmup.thermal_floor_seconds`` on a GPU so its temperature settles; skipped on CPU."""
+    wait = cfg.warmup.thermal_floor_seconds
+    if not on_gpu:
+        return {"waited_s": 0.0, "configured_s": wait, "skipped": "no GPU: the floor settles GPU temperature"}
+    if wait < MIN_THERMAL_FLOOR_S:
+        warnings.append(
+            f"thermal floor {wait:g} s is below {MIN_THERMAL_FLOOR_S:g} s: GPU temperature may still be rising"
+        )
+    time.sleep(wait)
+    return {"waited_s": wait, "configured_s": wait, "skipped": None}

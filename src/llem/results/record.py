@@ -1,0 +1,45 @@
+"""The measured part of a result: token counts, throughput and latency from an engine run."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from llem.engines.base import EngineRun
+from llem.results.stats import distribution
+
+SCHEMA_VERSION = "1.0"
+
+
+def summarize_run(run: EngineRun, inference_time_s: float) -> dict[str, Any]:
+    """Tokens, ``inference_time_s``, throughputs (per second of the timed window) and latencies."""
+    requests = run.requests
+    input_tokens = sum(r.input_tokens for r in requests)
+    output_tokens = sum(r.output_tokens for r in requests)
+    total = input_tokens + output_tokens
+    ttft = [r.ttft_s for r in requests if r.ttft_s is not None]
+    itl = [gap for r in requests for gap in r.itl_s]
+    return {
+        "tokens": {
+            "input_tokens": input_tokens,
+            "output_tokens": output_tokens,
+            "total_tokens": total,
+            "requests": len(requests),
+            "requests_stopped_by_eos": sum(r.finished_by_eos for r in requests),
+            "batches": len(run.batches),
+            "counting": "output = generated tokens up to and including the first EOS; no padding",
+        },
+        "inference_time_s": inference_time_s,
+        "throughput": {
+            "output_tokens_per_s": output_tokens / inference_time_s,
+            "total_tokens_per_s": total / inference_time_s,
+            "requests_per_s": len(requests) / inference_time_s,
+            "window": "timed inference window (all batches, device synchronised at both ends)",
+        },
+        "latency": {
+            "ttft": distribution(ttft),
+            "itl": distribution(itl),
+            "batch_wall": distribution([b.wall_s for b in run.batches]),
+            "method": "per-step timestamps inside generate (a stopping-criteria hook); "
+            "times from the start of the request's batch",
+        },
+    }

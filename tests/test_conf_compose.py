@@ -1,0 +1,132 @@
+"""Every config group option composes into a valid experiment; bad command lines exit 2."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hydra import compose, initialize_config_module
+from omegaconf import OmegaConf
+
+from llem.config.load import load_experiment
+from llem.config.overrides import CONFIG_GROUPS, group_options, override_args, precheck_cli
+from llem.config.store import register_configs
+
+register_configs()
+
+
+def composed(*overrides: str):
+    with initialize_config_module(config_module="llem.conf", version_base="1.3"):
+        cfg = compose("config", overrides=list(overrides))
+    data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    return load_experiment(data)
+
+
+def test_groups_have_their_options():
+    assert group_options("engine") == ("tensorrt", "transformers", "vllm")
+    assert set(group_options("dataset")) >= {"builtin", "jsonl", "synthetic", "aienergyscore"}
+    assert group_options("decoder") == ("creative", "deterministic", "factual", "standard")
+    assert group_options("profile") == ("publication", "quick")
+
+
+def test_default_composition():
+    cfg = composed()
+    assert cfg.engine.value == "transformers" and cfg.transformers is not None
+    assert cfg.vllm is None and cfg.tensorrt is None
+    assert cfg.model == "smollm2-135m" and cfg.dataset.source == "builtin"
+
+
+@pytest.mark.parametrize("engine", ["transformers", "vllm", "tensorrt"])
+def test_engine_option_fills_only_its_section(engine):
+    cfg = composed(f"engine={engine}", "dtype=float16")
+    assert cfg.engine.value == engine
+    for other in ("transformers", "vllm", "tensorrt"):
+        assert (getattr(cfg, other) is not None) == (other == engine)
+
+
+def test_engine_override_path_is_the_section_path():
+    cfg = composed("engine=vllm", "dtype=float16", "vllm.engine.block_size=16")
+    assert cfg.vllm.engine.block_size == 16
+
+
+@pytest.mark.parametrize("option", ["builtin", "synthetic", "aienergyscore"])
+def test_dataset_options(option):
+    assert composed(f"dataset={option}").dataset.source == option
+
+
+def test_jsonl_option_needs_a_source():
+    assert composed("dataset=jsonl", "dataset.source=my.jsonl").dataset.source == "my.jsonl"
+
+
+@pytest.mark.parametrize("preset", ["deterministic", "standard", "creative", "factual"])
+def test_decoder_presets(preset):
+    cfg = composed(f"decoder={preset}")
+    assert cfg.decoder.preset.value == preset
+
+
+def test_quick_and_publication_profiles():
+    quick = composed("profile=quick")
+    assert (quick.warmup.n_warmup, quick.warmup.thermal_floor_seconds, quick.baseline.duration_seconds) == (2, 0.0, 5.0)
+    publication = composed("profile=publication")
+    assert publication.warmup.thermal_floor_seconds == 60.0 and publication.baseline.strategy.value == "fresh"
+
+
+def test_every_group_option_composes():
+    for group in CONFIG_GROUPS:
+        for option in group_options(group):
+            extra = ["dataset.source=x.jsonl"] if option == "jsonl" else []
+            extra += ["dtype=float16"] if option in ("vllm", "tensorrt") else []
+            assert composed(f"{group}={option}", *extra) is not None
+
+
+def test_override_args_skip_hydra_flags():
+    argv = ["-m", "--cfg", "job", "a=1", "--info", "plugins", "-cn", "x", "b=2", "--multirun"]
+    assert override_args(argv) == ["a=1", "b=2"]
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["transformers.batchsize=4"], "did you mean batch_size"),
+        (["dtype=bfloat61"], "allowed values: float32, float16, bfloat16"),
+        (["dtype=float32,bfloat61", "-m"], "bfloat61"),
+        (["engine=vlm"], "did you mean vllm"),
+        (["backend=vllm"], "use engine"),
+        (["precision=fp16"], "use dtype"),
+        (["+n=5"], "use dataset.n_prompts"),
+        (["dataset.n_prompts=many"], "expected int"),
+    ],
+)
+def test_precheck_catches_typos(argv, expected):
+    assert expected in (precheck_cli(argv) or "")
+
+
+def test_precheck_accepts_valid_lines():
+    assert precheck_cli(["engine=vllm", "vllm.engine.block_size=8,16", "-m", "hydra/launcher=basic"]) is None
+    assert precheck_cli(["decoder=null", "dataset.n_prompts=range(1,4)", "passthrough_kwargs.foo=1"]) is None
+
+
+def run_llem(*args: str, cwd) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, capture_output=True, text=True, timeout=120)
+
+
+def test_cli_typo_exits_2_without_traceback(tmp_path):
+    proc = run_llem("transformers.batchsize=4", cwd=tmp_path)
+    assert proc.returncode == 2
+    assert "did you mean batch_size" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_cross_field_error_exits_2_and_records_status(tmp_path):
+    proc = run_llem("engine=vllm", "dtype=float32", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "vllm does not run float32" in proc.stderr and "Traceback" not in proc.stderr
+    status = (tmp_path / "run" / "status.json").read_text()
+    assert '"failed"' in status and "ConfigError" in status
+
+
+def test_cfg_job_works_from_any_directory(tmp_path):
+    proc = run_llem("--cfg", "job", "engine=vllm", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "engine: vllm" in proc.stdout and "block_size" in proc.stdout
+    assert not (tmp_path / "outputs").exists()

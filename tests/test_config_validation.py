@@ -1,0 +1,176 @@
+"""Schema checks, renamed keys, cross-field rules and the config hash."""
+
+from __future__ import annotations
+
+import pytest
+
+from llem.config.fields import check_path_value
+from llem.config.load import config_hash, load_experiment, to_dict
+from llem.config.rules import DTYPES_BY_ENGINE, check_rules
+from llem.config.schema import DType, Engine
+from llem.errors import ConfigError
+
+
+def problems(data: dict) -> str:
+    with pytest.raises(ConfigError) as info:
+        load_experiment(data)
+    assert info.value.exit_code == 2
+    return str(info.value)
+
+
+def test_defaults_follow_the_reference():
+    cfg = load_experiment({})
+    assert cfg.engine is Engine.transformers and cfg.dtype is DType.bfloat16
+    assert (cfg.random_seed, cfg.max_input_tokens, cfg.max_output_tokens) == (42, 256, 256)
+    assert (cfg.dataset.n_prompts, cfg.dataset.order.value) == (100, "interleaved")
+    assert (cfg.decoder.temperature, cfg.decoder.top_k, cfg.decoder.top_p) == (1.0, 50, 1.0)
+    assert (cfg.warmup.n_warmup, cfg.warmup.thermal_floor_seconds) == (5, 60.0)
+    assert (cfg.baseline.duration_seconds, cfg.baseline.strategy.value) == (30.0, "validated")
+    assert cfg.energy_sampler.value == "auto" and cfg.gpu_telemetry is True
+    assert cfg.transformers is None and cfg.lora is None
+
+
+def test_unknown_key_suggests_the_closest():
+    msg = problems({"transformers": {"batchsize": 4}})
+    assert "transformers.batchsize" in msg and "did you mean batch_size" in msg
+
+
+def test_bad_enum_lists_allowed_values():
+    msg = problems({"dtype": "bfloat61"})
+    assert "dtype" in msg and "float32, float16, bfloat16" in msg and "did you mean bfloat16" in msg
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"transformers": {"batch_size": "four"}}, "transformers.batch_size: expected int"),
+        ({"decoder": {"do_sample": "yes"}}, "decoder.do_sample: expected bool"),
+        ({"dataset": 5}, "dataset: expected a mapping"),
+        ({"model": None}, "model: must not be null"),
+        ({"vllm": {"engine": {"offload_params": [1]}}, "engine": "vllm"}, "vllm.engine.offload_params"),
+    ],
+)
+def test_wrong_types_name_the_key(data, expected):
+    assert expected in problems(data)
+
+
+@pytest.mark.parametrize(
+    ("old", "new"),
+    [
+        ("backend", "use engine"),
+        ("precision", "use dtype"),
+        ("n", "use dataset.n_prompts"),
+        ("execution", "study_execution"),
+    ],
+)
+def test_old_spec_names_name_their_replacement(old, new):
+    msg = problems({old: 1})
+    assert f"'{old}' was renamed" in msg and new in msg
+
+
+RULE_CASES = [
+    ({"engine": "vllm", "dtype": "float32"}, "dtype: vllm does not run float32"),
+    ({"engine": "tensorrt", "dtype": "float32"}, "dtype: tensorrt does not run float32"),
+    (
+        {
+            "engine": "tensorrt",
+            "dtype": "float16",
+            "tensorrt": {"sampling": {"beam_width": 4}},
+            "decoder": {"do_sample": False},
+        },
+        "tensorrt has no beam decoding",
+    ),
+    (
+        {"transformers": {"load_in_4bit": True, "load_in_8bit": True}},
+        "cannot be combined with transformers.load_in_8bit",
+    ),
+    ({"transformers": {"bnb_4bit_quant_type": "nf4"}}, "needs transformers.load_in_4bit"),
+    ({"dtype": "float32", "transformers": {"attn_implementation": "flash_attention_2"}}, "no float32 kernels"),
+    ({"transformers": {"num_beams": 4}}, "beam search with sampling"),
+    ({"transformers": {"early_stopping": True}}, "only applies to beam search"),
+    ({"transformers": {"length_penalty": 0.5, "num_beams": 1}}, "only applies to beam search"),
+    ({"engine": "tensorrt", "dtype": "float16", "lora": {"adapter_id": "a/b"}}, "cannot apply a LoRA adapter"),
+    ({"lora": {"adapter_id": "a/b", "adapter_path": "/x"}}, "exactly one of lora.adapter_id"),
+    ({"lora": {}}, "exactly one of lora.adapter_id"),
+    ({"vllm": {"engine": {"block_size": 16}}}, "vllm: section set but engine is transformers"),
+    ({"engine": "vllm", "transformers": {"batch_size": 2}}, "transformers: section set but engine is vllm"),
+    (
+        {
+            "engine": "vllm",
+            "dtype": "float16",
+            "vllm": {"engine": {"kv_cache_memory_bytes": 10**9, "gpu_memory_utilization": 0.8}},
+        },
+        "cannot be combined with vllm.engine.gpu_memory_utilization",
+    ),
+    ({"engine": "vllm", "dtype": "float16", "vllm": {"engine": {"block_size": 12}}}, "must be one of 8, 16, 32"),
+    ({"transformers": {"torch_compile_mode": "max-autotune"}}, "needs transformers.torch_compile=true"),
+    ({"transformers": {"use_cache": False, "cache_implementation": "static"}}, "needs transformers.use_cache"),
+    ({"transformers": {"autocast_dtype": "float16"}}, "needs transformers.autocast_enabled"),
+    (
+        {"transformers": {"num_beams": 2, "prompt_lookup_num_tokens": 3}, "decoder": {"do_sample": False}},
+        "cannot be combined with beam search",
+    ),
+    ({"transformers": {"prompt_lookup_num_tokens": 3, "batch_size": 4}}, "needs transformers.batch_size=1"),
+    ({"passthrough_kwargs": {"dtype": "float16"}}, "collides with the top-level field 'dtype'"),
+    ({"dataset": {"source": "synthetic", "input_len": 8}}, "dataset.output_len: required by the synthetic dataset"),
+    ({"dataset": {"input_len": 8}}, "only applies to dataset.source=synthetic"),
+    ({"baseline": {"duration_seconds": 2}}, "baseline.duration_seconds: must be between 5.0 and 120.0"),
+    ({"baseline": {"drift_threshold": 0.9}}, "baseline.drift_threshold: must be between 0.01 and 0.5"),
+    ({"baseline": {"cache_ttl_seconds": 10}}, "baseline.cache_ttl_seconds: must be at least 60"),
+    ({"decoder": {"top_p": 1.5}}, "decoder.top_p: must be between"),
+    ({"dataset": {"n_prompts": 0}}, "dataset.n_prompts: must be at least 1"),
+    ({"warmup": {"convergence_detection": True, "window_size": 5, "min_prompts": 3}}, "warmup.min_prompts"),
+    (
+        {"engine": "tensorrt", "dtype": "float16", "tensorrt": {"dtype": "bfloat16"}},
+        "tensorrt.dtype: differs from dtype",
+    ),
+]
+
+
+@pytest.mark.parametrize(("data", "expected"), RULE_CASES)
+def test_cross_field_rules(data, expected):
+    assert expected in problems(data)
+
+
+def test_every_error_is_reported_at_once():
+    msg = problems({"transformers": {"load_in_4bit": True, "load_in_8bit": True, "early_stopping": True}})
+    assert "2 problems" in msg
+
+
+def test_engine_tables_are_consulted():
+    cfg = load_experiment({"engine": "vllm", "dtype": "bfloat16"})
+    assert cfg.dtype in DTYPES_BY_ENGINE[Engine.vllm] and check_rules(cfg) == []
+
+
+def test_aliases_pytorch_and_quant_config():
+    cfg = load_experiment({"pytorch": {"batch_size": 4}})
+    assert cfg.transformers.batch_size == 4
+    trt = load_experiment(
+        {"engine": "tensorrt", "dtype": "float16", "tensorrt": {"quant_config": {"quant_algo": "INT8"}}}
+    )
+    assert trt.tensorrt.quant.quant_algo == "INT8"
+    assert "both are set" in problems({"pytorch": {}, "transformers": {}})
+
+
+def test_decoder_preset_then_explicit_fields():
+    cfg = load_experiment({"decoder": {"preset": "creative", "temperature": 0.5}})
+    assert (cfg.decoder.temperature, cfg.decoder.top_p, cfg.decoder.repetition_penalty) == (0.5, 0.9, 1.1)
+    greedy = load_experiment({"decoder": {"preset": "deterministic"}})
+    assert greedy.decoder.temperature == 0.0 and greedy.decoder.do_sample is False
+
+
+def test_config_hash_is_stable_and_ignores_output_dir():
+    a = load_experiment({"model": "m", "dtype": "float16"})
+    b = load_experiment({"dtype": "float16", "model": "m", "output_dir": "/elsewhere"})
+    c = load_experiment({"model": "m", "dtype": "bfloat16"})
+    assert config_hash(a) == config_hash(b) != config_hash(c)
+    assert len(config_hash(a)) == 16
+    assert to_dict(a)["dtype"] == "float16"
+
+
+def test_single_override_check():
+    assert check_path_value("transformers.batch_size", 4) == []
+    assert "did you mean batch_size" in str(check_path_value("transformers.batchsize", 4)[0])
+    assert "not a section" in str(check_path_value("model.x", 1)[0])
+    assert check_path_value("passthrough_kwargs.anything", 1) == []
+    assert check_path_value("model", 123) == []  # Hydra parses model=123 as an int
