@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from llem.config.load import load_experiment
+from llem.config.load import config_hash, load_experiment
 from llem.config.overrides import CONFIG_GROUPS, group_options, override_args, precheck_cli
 from llem.config.store import register_configs
 
@@ -53,6 +53,13 @@ def test_engine_override_path_is_the_section_path():
 @pytest.mark.parametrize("option", ["builtin", "synthetic", "aienergyscore"])
 def test_dataset_options(option):
     assert composed(f"dataset={option}").dataset.source == option
+
+
+@pytest.mark.parametrize("engine", ["transformers", "vllm", "tensorrt"])
+def test_hydra_and_plain_data_resolve_to_the_same_config(engine):
+    overrides = {"engine": engine, "dtype": "float16", "model": "m", "max_output_tokens": 7, "dataset": {"n_prompts": 3}}
+    via_hydra = composed(f"engine={engine}", "dtype=float16", "model=m", "max_output_tokens=7", "dataset.n_prompts=3")
+    assert config_hash(via_hydra) == config_hash(load_experiment(overrides))
 
 
 def test_jsonl_option_needs_a_source():

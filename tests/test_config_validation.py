@@ -7,7 +7,7 @@ import pytest
 from llem.config.fields import check_path_value
 from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.rules import DTYPES_BY_ENGINE, check_rules
-from llem.config.schema import DType, Engine
+from llem.config.schema import DType, Engine, TransformersConfig
 from llem.errors import ConfigError
 
 
@@ -27,7 +27,7 @@ def test_defaults_follow_the_reference():
     assert (cfg.warmup.n_warmup, cfg.warmup.thermal_floor_seconds) == (5, 60.0)
     assert (cfg.baseline.duration_seconds, cfg.baseline.strategy.value) == (30.0, "validated")
     assert cfg.energy_sampler.value == "auto" and cfg.gpu_telemetry is True
-    assert cfg.transformers is None and cfg.lora is None
+    assert cfg.transformers == TransformersConfig() and cfg.vllm is None and cfg.lora is None
 
 
 def test_unknown_key_suggests_the_closest():

@@ -20,7 +20,7 @@ import yaml
 
 from llem.config.fields import ConfigIssue, _unwrap_optional, check_mapping, field_types
 from llem.config.rules import check_rules
-from llem.config.schema import DecoderPreset, ExperimentConfig
+from llem.config.schema import DecoderPreset, Engine, ExperimentConfig
 from llem.errors import ConfigError
 
 # Accepted spellings of section names, and what llem calls them.
@@ -31,12 +31,43 @@ SECTION_ALIASES: dict[tuple[str, ...], str] = {
 
 
 @functools.cache
+def group_option_values(group: str, option: str) -> dict[str, Any]:
+    """The values a config group option sets, read from the packaged ``conf/<group>/<option>.yaml``."""
+    text = (importlib.resources.files("llem.conf") / group / f"{option}.yaml").read_text()
+    return yaml.safe_load(text) or {}
+
+
 def decoder_preset_values(preset: str) -> dict[str, Any]:
-    """The decoder fields a preset sets, read from the packaged ``conf/decoder/<preset>.yaml``."""
-    text = (importlib.resources.files("llem.conf") / "decoder" / f"{preset}.yaml").read_text()
-    values = yaml.safe_load(text)
-    values.pop("preset", None)
-    return values
+    """The decoder fields a preset sets (``conf/decoder/<preset>.yaml``, its ``preset`` key aside)."""
+    return {k: v for k, v in group_option_values("decoder", preset).items() if k != "preset"}
+
+
+def fill_engine_section(data: dict[str, Any]) -> None:
+    """Give the selected engine the section its ``conf/engine/<engine>.yaml`` option creates.
+
+    A Hydra-composed experiment gets it from the ``engine`` group; a file or study experiment gets
+    the same here, so both routes resolve to the same config and the same hash.
+    """
+    engine = data.get("engine", Engine.transformers.value)
+    engine = engine.value if isinstance(engine, Enum) else engine
+    if engine not in Engine.__members__:
+        return  # reported by the schema check with the allowed values
+    section = group_option_values("engine", engine).get(engine) or {}
+    if data.get(engine) is None:
+        data[engine] = _deep_copy(section)
+    elif isinstance(data[engine], dict):
+        data[engine] = deep_merge(section, data[engine])
+
+
+def deep_merge(base: Mapping[str, Any], top: Mapping[str, Any]) -> dict[str, Any]:
+    """``top`` over ``base``: nested mappings merge key by key, anything else replaces."""
+    out = _deep_copy(base)
+    for key, value in top.items():
+        if isinstance(value, Mapping) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = _deep_copy(value)
+    return out
 
 
 def normalize(data: Mapping[str, Any]) -> dict[str, Any]:
@@ -112,6 +143,7 @@ def issues_of(
 ) -> tuple[ExperimentConfig | None, list[ConfigIssue]]:
     """Validate experiment data: the built config (None when the schema check fails) and all issues."""
     data = normalize(data)
+    fill_engine_section(data)
     apply_decoder_preset(data, explicit_decoder_keys)
     issues = check_mapping(ExperimentConfig, data)
     if issues:

@@ -49,7 +49,7 @@ class TransformersEngine:
         model = loading.apply_lora(model, self.cfg)
         loading.compile_model(model, self.section)
         self._model = model
-        self._eos = generation.eos_token_ids(model.generation_config, self._tokenizer)
+        self._eos = generation.eos_token_ids(model.generation_config, self._tokenizer, self._gen_passthrough)
         self._timer = generation.StepTimer(self.synchronize)
         self._load_kwargs = kwargs
         return LoadInfo(

@@ -114,9 +114,9 @@ def request_records(
     return records
 
 
-def eos_token_ids(generation_config: Any, tokenizer: Any) -> set[int]:
-    """Every token id that ends a sequence for this model."""
-    eos = generation_config.eos_token_id
+def eos_token_ids(generation_config: Any, tokenizer: Any, gen_passthrough: dict[str, Any] | None = None) -> set[int]:
+    """Every token id that ends a sequence: a passthrough ``eos_token_id`` wins over the model's."""
+    eos = (gen_passthrough or {}).get("eos_token_id", generation_config.eos_token_id)
     if eos is None:
         eos = tokenizer.eos_token_id
     if eos is None:
