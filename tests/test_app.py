@@ -11,9 +11,7 @@ SMALL = ["model=llem-tiny", "dataset.n_prompts=4", "max_output_tokens=8", "profi
 
 
 def llem(*args: str, cwd: Path) -> subprocess.CompletedProcess:
-    return subprocess.run(
-        [sys.executable, "-m", "llem", *args], cwd=cwd, capture_output=True, text=True, timeout=600
-    )
+    return subprocess.run([sys.executable, "-m", "llem", *args], cwd=cwd, capture_output=True, text=True, timeout=600)
 
 
 def read(path: Path) -> dict:
@@ -47,7 +45,9 @@ def test_single_run_writes_consistent_files(tiny_model_path, tmp_path):
 
 def test_sweep_runs_one_job_per_combination(tiny_model_path, tmp_path):
     sweep_dir = tmp_path / "sweep"
-    proc = llem(*SMALL, "dtype=float32,bfloat16", "dataset.n_prompts=2,3", "-m", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    proc = llem(
+        *SMALL, "dtype=float32,bfloat16", "dataset.n_prompts=2,3", "-m", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path
+    )
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit())
     assert len(jobs) == 4

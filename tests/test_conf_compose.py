@@ -57,7 +57,13 @@ def test_dataset_options(option):
 
 @pytest.mark.parametrize("engine", ["transformers", "vllm", "tensorrt"])
 def test_hydra_and_plain_data_resolve_to_the_same_config(engine):
-    overrides = {"engine": engine, "dtype": "float16", "model": "m", "max_output_tokens": 7, "dataset": {"n_prompts": 3}}
+    overrides = {
+        "engine": engine,
+        "dtype": "float16",
+        "model": "m",
+        "max_output_tokens": 7,
+        "dataset": {"n_prompts": 3},
+    }
     via_hydra = composed(f"engine={engine}", "dtype=float16", "model=m", "max_output_tokens=7", "dataset.n_prompts=3")
     assert config_hash(via_hydra) == config_hash(load_experiment(overrides))
 

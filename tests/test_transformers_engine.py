@@ -78,7 +78,9 @@ def test_latency_marks_are_ordered(tiny_model_path):
     assert record.ttft_s + sum(record.itl_s) <= run.batches[0].wall_s
 
 
-@pytest.mark.parametrize("fields", [{"transformers": {"batch_size": 2}}, {"transformers": {"batch_size": 2, "num_beams": 2}}])
+@pytest.mark.parametrize(
+    "fields", [{"transformers": {"batch_size": 2}}, {"transformers": {"batch_size": 2, "num_beams": 2}}]
+)
 def test_flops_match_torch_flop_counter(tiny_model_path, fields):
     # Eager attention runs as matmuls the counter sees (CPU SDPA kernels are not counted).
     fields["transformers"]["attn_implementation"] = "eager"
@@ -105,7 +107,9 @@ def test_decoder_options_reach_generate(tiny_model_path):
     )
     effective = engine.effective_config()
     assert effective["num_beams"] == 2 and effective["no_repeat_ngram_size"] == 2
-    assert effective["generate_kwargs"]["length_penalty"] == 0.5 and effective["generate_kwargs"]["min_new_tokens"] == 12
+    assert (
+        effective["generate_kwargs"]["length_penalty"] == 0.5 and effective["generate_kwargs"]["min_new_tokens"] == 12
+    )
     run = engine.generate(PROMPTS[:1])
     tokens = engine.tokenizer()(run.texts[0], add_special_tokens=False)["input_ids"]
     pairs = list(zip(tokens, tokens[1:]))
