@@ -1,0 +1,1 @@
+"""Studies: study.yaml files expanded into ordered runs of experiments."""

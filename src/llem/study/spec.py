@@ -1,0 +1,168 @@
+"""Reading study and experiment files: YAML, ``base:`` inheritance, study-level keys.
+
+Pure Python: no Hydra composition and no torch, so planning stays fast.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from pathlib import Path
+from typing import Any, Optional
+
+import yaml
+
+from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
+from llem.config.load import SECTION_ALIASES, build, deep_merge
+from llem.config.schema import ExperimentConfig
+from llem.errors import ConfigError
+
+
+class ExperimentOrder(str, Enum):
+    """How the experiments of a study are ordered within and across cycles."""
+
+    sequential = "sequential"
+    interleave = "interleave"
+    shuffle = "shuffle"
+    reverse = "reverse"
+    latin_square = "latin_square"
+
+
+@dataclass
+class StudyExecution:
+    """The ``study_execution:`` block; None = the CLI default (n_cycles 3, shuffle) or user config."""
+
+    # repetitions of the whole experiment list
+    n_cycles: Optional[int] = None
+    # sequential | interleave | shuffle | reverse | latin_square
+    experiment_order: Optional[ExperimentOrder] = None
+    # seed of the shuffle order; None = derived from the study design hash
+    shuffle_seed: Optional[int] = None
+    # pause between experiments, seconds; None = user config, else 0
+    experiment_gap_seconds: Optional[float] = None
+    # pause between cycles, seconds; None = user config, else 0
+    cycle_gap_seconds: Optional[float] = None
+    # circuit breaker: consecutive failures before it opens; 0 = off, 1 = fail fast
+    max_consecutive_failures: int = 10
+    # pause before the half-open probe run, seconds
+    circuit_breaker_cooldown_seconds: float = 60.0
+    # hard limit for the whole study, hours; None = no limit
+    wall_clock_timeout_hours: Optional[float] = None
+
+
+# Keys that describe the study, not an experiment.
+STUDY_KEYS = ("name", "sweep", "experiments", "study_execution", "base", "runners")
+ENGINE_NAMES = ("transformers", "vllm", "tensorrt")
+ENGINE_ALIASES = {"pytorch": "transformers"}
+
+
+@dataclass
+class StudySpec:
+    """A study file, parsed: shared experiment fields plus the study-level keys."""
+
+    path: Path | None
+    name: str
+    shared: dict[str, Any]
+    sweep: dict[str, Any] = field(default_factory=dict)
+    experiments: list[dict[str, Any]] = field(default_factory=list)
+    execution: StudyExecution = field(default_factory=StudyExecution)
+    runners: dict[str, str] = field(default_factory=dict)
+
+
+def read_yaml(path: Path) -> dict[str, Any]:
+    """A YAML file's top-level mapping; clear errors for a missing file, bad YAML or a non-mapping."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such file")
+    try:
+        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
+        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from err
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: expected a mapping of keys at the top level, got {type(data).__name__}")
+    return data
+
+
+def is_study(data: Mapping[str, Any]) -> bool:
+    """A file with ``sweep:`` or ``experiments:`` is a study; anything else is one experiment."""
+    return "sweep" in data or "experiments" in data
+
+
+def _check_top_level_keys(data: Mapping[str, Any], where: str) -> None:
+    known = set(field_types(ExperimentConfig)) | set(STUDY_KEYS) | {path[0] for path in SECTION_ALIASES}
+    for key in data:
+        if key in known:
+            continue
+        if key in RENAMED_KEYS:
+            raise ConfigError(f"{where}: '{key}' was renamed: use {RENAMED_KEYS[key]}")
+        raise ConfigError(f"{where}: unknown key '{key}'{suggest(str(key), known)}")
+
+
+def _execution(raw: Any, where: str) -> StudyExecution:
+    if raw is None:
+        return StudyExecution()
+    if not isinstance(raw, Mapping):
+        raise ConfigError(f"{where}: study_execution must be a mapping, got {raw!r}")
+    issues = check_mapping(StudyExecution, raw, "study_execution")
+    if issues:
+        raise ConfigError(f"{where}: {issues[0]}")
+    execution = build(StudyExecution, raw)
+    for name in ("n_cycles",):
+        value = getattr(execution, name)
+        if value is not None and value < 1:
+            raise ConfigError(f"{where}: study_execution.{name} must be at least 1, got {value}")
+    for f in dataclasses.fields(StudyExecution):
+        value = getattr(execution, f.name)
+        if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
+            raise ConfigError(f"{where}: study_execution.{f.name} must not be negative, got {value}")
+    return execution
+
+
+def load_base(base: Any, study_path: Path | None) -> dict[str, Any]:
+    """The ``base:`` experiment file, relative to the study's folder, with study-only keys removed."""
+    if not isinstance(base, str) or not base:
+        raise ConfigError(f"base: expected a file path, got {base!r}")
+    folder = study_path.parent if study_path else Path.cwd()
+    path = (folder / base).expanduser()
+    if not path.is_file():
+        raise ConfigError(f"base: {path} not found (the path is relative to the study file's folder)")
+    data = read_yaml(path)
+    return {k: v for k, v in data.items() if k not in STUDY_KEYS}
+
+
+def parse_study(data: Mapping[str, Any], path: Path | None = None) -> StudySpec:
+    """A :class:`StudySpec` from a study file's top-level mapping."""
+    where = str(path) if path else "study"
+    _check_top_level_keys(data, where)
+    shared = {k: v for k, v in data.items() if k not in STUDY_KEYS}
+    if "base" in data:
+        shared = deep_merge(load_base(data["base"], path), shared)
+    sweep = data.get("sweep") or {}
+    if "sweep" in data and not isinstance(data["sweep"], Mapping):
+        raise ConfigError(f"{where}: sweep must be a mapping of keys to value lists, got {data['sweep']!r}")
+    if "sweep" in data and not sweep:
+        raise ConfigError(f"{where}: sweep is empty: give at least one key with a list of values")
+    experiments = data.get("experiments") or []
+    if "experiments" in data and (not isinstance(data["experiments"], list) or not experiments):
+        raise ConfigError(f"{where}: experiments must be a non-empty list of experiment mappings")
+    for i, entry in enumerate(experiments):
+        if not isinstance(entry, Mapping):
+            raise ConfigError(f"{where}: experiments[{i}] must be a mapping, got {entry!r}")
+    runners = data.get("runners") or {}
+    if not isinstance(runners, Mapping):
+        raise ConfigError(f"{where}: runners must map engine names to local | docker | docker:<image>")
+    name = data.get("name") or (path.stem if path else "study")
+    return StudySpec(
+        path=path,
+        name=str(name),
+        shared=shared,
+        sweep=dict(sweep),
+        experiments=[dict(e) for e in experiments],
+        execution=_execution(data.get("study_execution"), where),
+        runners={str(k): str(v) for k, v in runners.items()},
+    )
