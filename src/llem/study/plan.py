@@ -1,0 +1,145 @@
+"""A study's plan: validated experiments, the skipped ones with reasons, and the ordered runs.
+
+Validation uses the same checks as a Hydra job (schema, then cross-field rules) on plain dicts,
+so a 10,000-experiment study plans in seconds instead of composing every job.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any
+
+from llem.config.load import config_hash, deep_merge, issues_of, load_experiment, to_dict
+from llem.config.schema import ExperimentConfig
+from llem.study.encode import encode_override, encode_value, leaves
+from llem.study.expand import expand_study, route
+from llem.study.order import Run, latin_square_warning, plan_runs
+from llem.study.spec import ExperimentOrder, StudySpec
+
+DEFAULT_CYCLES = 3
+DEFAULT_ORDER = ExperimentOrder.shuffle
+
+
+@dataclass
+class PlannedExperiment:
+    """A valid experiment of the study."""
+
+    experiment_id: str  # first 8 hex chars of the config hash: stable across reruns
+    config: ExperimentConfig
+    config_hash: str
+    overrides: list[str]  # Hydra overrides that compose it from the study's primary config
+    origin: str
+
+
+@dataclass
+class SkippedExperiment:
+    overrides: list[str]
+    reason: str
+    origin: str
+
+
+@dataclass
+class StudyPlan:
+    name: str
+    design_hash: str  # covers what is measured (the experiments), not cycles, order or gaps
+    experiments: list[PlannedExperiment]
+    runs: list[Run]
+    skipped: list[SkippedExperiment]
+    n_cycles: int
+    order: ExperimentOrder
+    shuffle_seed: int
+    notes: list[str] = field(default_factory=list)
+
+    def to_json(self) -> dict[str, Any]:
+        """The plan as ``llem plan --json`` prints it."""
+        return {
+            "study_name": self.name,
+            "study_design_hash": self.design_hash,
+            "n_experiments": len(self.experiments),
+            "n_runs": len(self.runs),
+            "runs": [
+                {
+                    "position": run.position,
+                    "cycle": run.cycle,
+                    "experiment_id": self.experiments[run.experiment].experiment_id,
+                    "engine": self.experiments[run.experiment].config.engine.value,
+                    "overrides": self.experiments[run.experiment].overrides,
+                    "config": to_dict(self.experiments[run.experiment].config),
+                }
+                for run in self.runs
+            ],
+            "skipped": [{"overrides": s.overrides, "reason": s.reason} for s in self.skipped],
+        }
+
+
+@functools.cache
+def engine_default_leaves(engine: str) -> dict[str, Any]:
+    """Every leaf of the config an experiment with only ``engine`` set resolves to."""
+    return dict(leaves(to_dict(load_experiment({"engine": engine}))))
+
+
+def experiment_overrides(config: ExperimentConfig) -> list[str]:
+    """Overrides composing ``config`` from the study primary config: the engine choice, then every
+    leaf that differs from that engine's defaults (all decoder fields when a preset is set, so that
+    the job does not re-apply the preset over them)."""
+    engine = config.engine.value
+    resolved = to_dict(config)
+    defaults = engine_default_leaves(engine)
+    out = [f"engine={engine}"]
+    for path, value in leaves(resolved):
+        if path == "engine":
+            continue
+        keep_decoder = config.decoder.preset is not None and path.startswith("decoder.")
+        if keep_decoder or path not in defaults or defaults[path] != value:
+            out.append(encode_override(path, value))
+    return out
+
+
+def _raw_overrides(data: dict[str, Any]) -> list[str]:
+    """Overrides describing an invalid experiment, as written (for the skipped list)."""
+    return [f"{route(p)[1]}={encode_value(v)}" for p, v in leaves(data)]
+
+
+def design_hash(hashes: list[str]) -> str:
+    """16 hex chars of SHA-256 over the experiments' config hashes, in study order."""
+    return hashlib.sha256("\n".join(hashes).encode()).hexdigest()[:16]
+
+
+def plan_study(
+    spec: StudySpec,
+    *,
+    cycles: int | None = None,
+    order: ExperimentOrder | None = None,
+    extra: dict[str, Any] | None = None,
+) -> StudyPlan:
+    """Expand, validate, de-duplicate and order the study. ``extra`` (nested) applies to every
+    experiment, like extra command-line overrides do."""
+    experiments: list[PlannedExperiment] = []
+    skipped: list[SkippedExperiment] = []
+    notes: list[str] = []
+    seen: dict[str, str] = {}
+    for expanded in expand_study(spec):
+        data = deep_merge(expanded.data, extra) if extra else expanded.data
+        config, issues = issues_of(data)
+        if issues or config is None:
+            reason = "; ".join(str(i) for i in issues)
+            skipped.append(SkippedExperiment(_raw_overrides(data), reason, expanded.origin))
+            continue
+        digest = config_hash(config)
+        if digest in seen:
+            notes.append(f"{expanded.origin} is identical to {seen[digest]}: it runs once")
+            continue
+        seen[digest] = expanded.origin
+        experiments.append(PlannedExperiment(digest[:8], config, digest, experiment_overrides(config), expanded.origin))
+    dhash = design_hash([e.config_hash for e in experiments])
+    n_cycles = cycles or spec.execution.n_cycles or DEFAULT_CYCLES
+    run_order = order or spec.execution.experiment_order or DEFAULT_ORDER
+    seed = spec.execution.shuffle_seed if spec.execution.shuffle_seed is not None else int(dhash[:8], 16)
+    runs = plan_runs(len(experiments), n_cycles, run_order, seed)
+    if run_order is ExperimentOrder.latin_square and experiments:
+        warning = latin_square_warning(len(experiments), n_cycles)
+        if warning:
+            notes.append(warning)
+    return StudyPlan(spec.name, dhash, experiments, runs, skipped, n_cycles, run_order, seed, notes)
