@@ -64,6 +64,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     status.write(pid=os.getpid())
     try:
         data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+        study_run = data.pop("study_run", None)  # a study job's place in its study
+        if study_run:
+            status.write(study_run=study_run)
         explicit = _decoder_keys_set_on_command_line(list(hc.overrides.task))
         experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
         write_json_atomic(
@@ -73,6 +76,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
                 "config": to_dict(experiment),
                 "overrides": list(hc.overrides.task),
                 "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
+                "study_run": study_run,
             },
         )
         from llem.measure import measure  # heavy imports only once the config is valid

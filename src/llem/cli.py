@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import argparse
+import json
 import sys
+from pathlib import Path
 
 from rich.console import Console
 from rich.table import Table
 
 from llem.errors import LlemError
+from llem.study.spec import ExperimentOrder
 
 
 def _models(args: argparse.Namespace) -> int:
@@ -31,6 +34,40 @@ def _models(args: argparse.Namespace) -> int:
     return 0
 
 
+def _plan(args: argparse.Namespace) -> int:
+    from llem.study.launch import RunOptions, build_plan
+    from llem.study.report import print_plan
+
+    plan, _, _ = build_plan(Path(args.file), RunOptions(overrides=args.overrides))
+    if args.json:
+        print(json.dumps(plan.to_json(), indent=2))
+    else:
+        print_plan(plan, Console())
+    return 0
+
+
+def _run(args: argparse.Namespace) -> int:
+    from llem.study.launch import RunOptions
+    from llem.study.run import run_study
+
+    options = RunOptions(
+        cycles=args.cycles,
+        order=ExperimentOrder(args.order) if args.order else None,
+        profile=args.profile,
+        fail_fast=args.fail_fast,
+        no_circuit_breaker=args.no_circuit_breaker,
+        timeout_hours=args.timeout,
+        no_gaps=args.no_gaps,
+        output=Path(args.output) if args.output else None,
+        resume=args.resume,
+        resume_dir=Path(args.resume_dir) if args.resume_dir else None,
+        dry_run=args.dry_run,
+        verbose=args.verbose,
+        overrides=args.overrides,
+    )
+    return run_study(Path(args.file), options, Console(quiet=args.quiet))
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llem",
@@ -42,6 +79,30 @@ def build_parser() -> argparse.ArgumentParser:
     models.add_argument("name", nargs="?", help="alias to prepare (llem models prepare smollm2-135m)")
     models.add_argument("--force", action="store_true", help="prepare again even if ready")
     models.set_defaults(handler=_models)
+
+    plan = sub.add_parser("plan", help="print a study's plan without running it")
+    plan.add_argument("file", help="study or experiment YAML")
+    plan.add_argument("overrides", nargs="*", help="experiment overrides applied to every run (key=value)")
+    plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    plan.set_defaults(handler=_plan)
+
+    run = sub.add_parser("run", help="run a study or an experiment file")
+    run.add_argument("file", help="study or experiment YAML")
+    run.add_argument("overrides", nargs="*", help="key=value for every run; hydra/... options pass through")
+    run.add_argument("--cycles", type=int, help="repetitions of the experiment list (default 3)")
+    run.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
+    run.add_argument("--profile", choices=["quick", "publication"], help="measurement rigour preset")
+    run.add_argument("--dry-run", action="store_true", help="print the plan and memory estimates; run nothing")
+    run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
+    run.add_argument("--no-circuit-breaker", action="store_true", help="never stop for consecutive failures")
+    run.add_argument("--timeout", type=float, metavar="HOURS", help="wall-clock limit of the whole study")
+    run.add_argument("--no-gaps", action="store_true", help="no pauses between experiments and cycles")
+    run.add_argument("--resume", action="store_true", help="resume the newest unfinished run of this study")
+    run.add_argument("--resume-dir", metavar="PATH", help="resume the study in PATH")
+    run.add_argument("--output", metavar="DIR", help="parent folder of the study folder (default outputs/<name>)")
+    run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
+    run.add_argument("-v", "--verbose", action="store_true", help="print the Hydra command it launches")
+    run.set_defaults(handler=_run)
     return parser
 
 

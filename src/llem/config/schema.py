@@ -434,3 +434,21 @@ ENGINE_SECTIONS: dict[Engine, type] = {
     Engine.vllm: VllmConfig,
     Engine.tensorrt: TensorRTConfig,
 }
+
+
+@dataclass
+class StudyRunInfo:
+    """Where a study job sits in its study; set by llem's sweeper, recorded, never hashed."""
+
+    study_name: str = ""
+    design_hash: str = ""
+    position: int = 0  # 0-based place in the study's run order
+    cycle: int = 0  # 0-based
+    experiment_id: str = ""
+
+
+@dataclass
+class StudyJobConfig(ExperimentConfig):
+    """A study job: the experiment plus its place in the study."""
+
+    study_run: Optional[StudyRunInfo] = None

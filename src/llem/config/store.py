@@ -8,11 +8,11 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from llem.config.schema import ExperimentConfig
-
-SCHEMA_NAME = "llem_schema"
+from llem.config.schema import ExperimentConfig, StudyJobConfig
 
 
 def register_configs() -> None:
-    """Store the experiment schema under ``llem_schema`` (idempotent)."""
-    ConfigStore.instance().store(name=SCHEMA_NAME, node=ExperimentConfig)
+    """Store the experiment schema (``llem_schema``) and the study job schema (``llem_study_schema``)."""
+    store = ConfigStore.instance()
+    store.store(name="llem_schema", node=ExperimentConfig)
+    store.store(name="llem_study_schema", node=StudyJobConfig)

@@ -1,0 +1,183 @@
+"""Runs a planned study through a Hydra launcher: order, gaps, circuit breaker, timeout, resume.
+
+Called by llem's sweeper on the submitting machine. Each launch is a batch of runs (one run at a
+time by default, for strict order and energy isolation); after each batch the runs' own
+``status.json`` files decide what happened, and ``manifest.json`` is rewritten.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from llem.results.io import read_json
+from llem.study.encode import encode_override
+from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
+
+log = logging.getLogger("llem.study")
+
+Launch = Callable[[list[list[str]], int], Sequence[Any]]
+
+
+@dataclass
+class Execution:
+    """The resolved ``study_execution`` settings of a run of the study."""
+
+    experiment_gap_seconds: float = 0.0
+    cycle_gap_seconds: float = 0.0
+    max_consecutive_failures: int = 10
+    circuit_breaker_cooldown_seconds: float = 60.0
+    wall_clock_timeout_hours: float | None = None
+
+
+class CircuitBreaker:
+    """Closed -> open after N consecutive failures -> cooldown -> one probe -> closed or abort.
+
+    N = 0 disables it; N = 1 aborts at the first failure without a probe.
+    """
+
+    def __init__(self, threshold: int, cooldown_s: float, sleep: Callable[[float], None] = time.sleep) -> None:
+        self.threshold, self.cooldown_s, self.sleep = threshold, cooldown_s, sleep
+        self.failures = 0
+        self.probing = False
+
+    def record(self, success: bool) -> str:
+        """``continue``, ``probe`` (cooled down; the next run is the probe) or ``abort``."""
+        if success:
+            self.failures, self.probing = 0, False
+            return "continue"
+        self.failures += 1
+        if self.threshold == 0 or self.failures < self.threshold:
+            return "continue"
+        if self.threshold == 1 or self.probing:
+            return "abort"
+        log.warning("%d consecutive failures: pausing %.0f s, then one probe run", self.failures, self.cooldown_s)
+        self.sleep(self.cooldown_s)
+        self.probing = True
+        return "probe"
+
+
+def job_overrides(run: dict[str, Any], plan: dict[str, Any], common: list[str], job_dir: str) -> list[str]:
+    """Everything one job needs: common overrides, the run's own, and its place in the study."""
+    info = {
+        "study_name": plan["study_name"],
+        "design_hash": plan["study_design_hash"],
+        "position": run["position"],
+        "cycle": run["cycle"],
+        "experiment_id": run["experiment_id"],
+    }
+    place = [encode_override(f"study_run.{k}", v) for k, v in info.items()]
+    return [*common, *run["overrides"], *place, encode_override("hydra.sweep.subdir", job_dir)]
+
+
+def _outcome(job_path: Path) -> tuple[str, str | None, dict[str, Any] | None]:
+    """``(status, error, headline)`` of a finished job, from the files it wrote."""
+    status_file = job_path / "status.json"
+    if not status_file.exists():
+        return FAILED, "the job wrote no status.json (killed before it started?)", None
+    status = read_json(status_file)
+    if status.get("status") == COMPLETED and (job_path / "result.json").exists():
+        result = read_json(job_path / "result.json")
+        headline = {
+            "output_tokens": result["tokens"]["output_tokens"],
+            "inference_time_s": result["inference_time_s"],
+            "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
+            "energy_j": result["energy"]["energy_j"],
+        }
+        return COMPLETED, None, headline
+    if status.get("status") == "running":
+        return FAILED, "the job stopped without finishing (killed?)", None
+    return status.get("status", FAILED), f"{status.get('error_type')}: {status.get('message')}", None
+
+
+def _archive_previous_attempt(job_path: Path, attempt: int) -> None:
+    """Keep an earlier, unfinished attempt's files beside the new one instead of overwriting them."""
+    if job_path.exists():
+        shutil.move(str(job_path), str(job_path.with_name(f"{job_path.name}.attempt{attempt}")))
+
+
+def execute(
+    launch: Launch,
+    plan: dict[str, Any],
+    study_dir: Path,
+    common: list[str],
+    settings: Execution,
+    max_batch_size: int | None = 1,
+    sleep: Callable[[float], None] = time.sleep,
+) -> Manifest:
+    """Run every unfinished run of ``plan``; returns the final manifest."""
+    manifest = Manifest.open(study_dir, plan)
+    pending = manifest.unfinished()
+    runs = {run["position"]: run for run in plan["runs"]}
+    breaker = CircuitBreaker(settings.max_consecutive_failures, settings.circuit_breaker_cooldown_seconds, sleep)
+    deadline = (
+        time.monotonic() + settings.wall_clock_timeout_hours * 3600 if settings.wall_clock_timeout_hours else None
+    )
+    size = max_batch_size or len(pending) or 1
+    previous: dict[str, Any] | None = None
+    job_index = 0
+    try:
+        while pending:
+            if deadline is not None and time.monotonic() > deadline:
+                _skip(manifest, pending, "wall_clock_timeout_hours reached")
+                manifest.set_status("timed_out")
+                return manifest
+            batch, pending = pending[:size], pending[size:]
+            if previous is not None and size == 1:
+                gap = (
+                    settings.cycle_gap_seconds
+                    if runs[batch[0]]["cycle"] != previous["cycle"]
+                    else settings.experiment_gap_seconds
+                )
+                if gap:
+                    sleep(gap)
+            jobs = []
+            for position in batch:
+                entry = manifest.run(position)
+                attempt = entry["attempts"] + 1
+                if attempt > 1:
+                    _archive_previous_attempt(study_dir / entry["job_dir"], attempt - 1)
+                manifest.update(position, status=RUNNING, attempts=attempt, started_at=utc_now(), error=None)
+                jobs.append(job_overrides(runs[position], plan, common, entry["job_dir"]))
+            launch(jobs, job_index)
+            job_index += len(jobs)
+            verdict = "continue"
+            for position in batch:
+                entry = manifest.run(position)
+                status, error, headline = _outcome(study_dir / entry["job_dir"])
+                result_path = f"{entry['job_dir']}/result.json" if status == COMPLETED else None
+                manifest.update(
+                    position,
+                    status=status,
+                    error=error,
+                    headline=headline,
+                    result_path=result_path,
+                    finished_at=utc_now(),
+                )
+                verdict = breaker.record(status == COMPLETED)
+                if verdict == "abort":
+                    break
+            previous = runs[batch[-1]]
+            if verdict == "abort":
+                _skip(manifest, pending, "circuit breaker: too many consecutive failures")
+                manifest.set_status("circuit_breaker")
+                return manifest
+    except KeyboardInterrupt:
+        for entry in manifest.data["runs"]:
+            if entry["status"] == RUNNING:
+                entry["status"] = INTERRUPTED
+        manifest.set_status("interrupted")
+        raise
+    manifest.set_status("completed")  # ran to its end; failed runs are listed per run
+    return manifest
+
+
+def _skip(manifest: Manifest, positions: list[int], reason: str) -> None:
+    for position in positions:
+        manifest.run(position).update(status=SKIPPED, error=reason)
+    manifest.save()

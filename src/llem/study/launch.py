@@ -1,0 +1,186 @@
+"""``llem run FILE``: plan a study (or one experiment file), write its folder, run it through Hydra."""
+
+from __future__ import annotations
+
+import shlex
+import shutil
+import sys
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+from hydra.core.override_parser.overrides_parser import OverridesParser
+from hydra.errors import HydraException
+
+from llem.config.load import deep_merge, group_option_values
+from llem.errors import ConfigError
+from llem.results.io import read_json, write_json_atomic
+from llem.study.encode import quote
+from llem.study.execute import Execution
+from llem.study.expand import Assignment, nest, route
+from llem.study.plan import StudyPlan, plan_study
+from llem.study.spec import ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
+
+# What each profile implies at study level (its experiment fields come from conf/profile/).
+PROFILE_CYCLES = {"quick": 1, "publication": 5}
+PROFILE_ORDER = {"publication": ExperimentOrder.shuffle}
+
+
+@dataclass
+class RunOptions:
+    """The flags of ``llem run`` (None: the file's value, else the default)."""
+
+    cycles: int | None = None
+    order: ExperimentOrder | None = None
+    profile: str | None = None
+    fail_fast: bool = False
+    no_circuit_breaker: bool = False
+    timeout_hours: float | None = None
+    no_gaps: bool = False
+    output: Path | None = None
+    resume: bool = False
+    resume_dir: Path | None = None
+    dry_run: bool = False
+    verbose: bool = False
+    overrides: list[str] = field(default_factory=list)
+
+
+def load_spec(path: Path) -> tuple[StudySpec, bool]:
+    """The file as a study; an experiment file becomes a one-experiment study. Second: is_study."""
+    data = read_yaml(path)
+    if is_study(data):
+        return parse_study(data, path), True
+    runners = data.pop("runners", None)
+    study = {"name": path.stem, "experiments": [data]}
+    if runners is not None:
+        study["runners"] = runners
+    return parse_study(study, path), False
+
+
+def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
+    """Command-line overrides: experiment fields (nested, applied to every experiment) and
+    Hydra options (``hydra/launcher=...``, ``hydra.launcher.x=...``) passed through as written."""
+    hydra_options = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+    fields = [o for o in overrides if o not in hydra_options]
+    try:
+        parsed = OverridesParser.create().parse_overrides(fields)
+    except HydraException as err:
+        raise ConfigError(f"cannot parse the overrides {fields}: {err}") from err
+    assignments = []
+    for override in parsed:
+        if override.is_sweep_override():
+            raise ConfigError(f"{override.input_line}: a sweep on the command line; put it in the study's sweep:")
+        assignments.append(Assignment(route(override.key_or_group)[1], override.value(), "command line"))
+    return nest(tuple(assignments)), hydra_options
+
+
+def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, Execution]:
+    spec, study = load_spec(path)
+    extra, _ = split_overrides(options.overrides)
+    if options.profile:
+        extra = deep_merge(group_option_values("profile", options.profile), extra)
+    profile = options.profile or ""
+    if options.cycles:
+        cycles: int | None = options.cycles
+    else:
+        cycles = PROFILE_CYCLES.get(profile) if study else 1
+    order = options.order or PROFILE_ORDER.get(profile) or (None if study else ExperimentOrder.sequential)
+    plan = plan_study(spec, cycles=cycles, order=order, extra=extra or None)
+    if not plan.experiments:
+        reasons = "; ".join(s.reason for s in plan.skipped[:3])
+        raise ConfigError(f"{path}: every experiment is invalid ({len(plan.skipped)} skipped): {reasons}")
+    return plan, spec, execution_settings(spec, options)
+
+
+def execution_settings(spec: StudySpec, options: RunOptions) -> Execution:
+    e = spec.execution
+    settings = Execution(
+        experiment_gap_seconds=e.experiment_gap_seconds or 0.0,
+        cycle_gap_seconds=e.cycle_gap_seconds or 0.0,
+        max_consecutive_failures=e.max_consecutive_failures,
+        circuit_breaker_cooldown_seconds=e.circuit_breaker_cooldown_seconds,
+        wall_clock_timeout_hours=options.timeout_hours or e.wall_clock_timeout_hours,
+    )
+    if options.no_gaps:
+        settings.experiment_gap_seconds = settings.cycle_gap_seconds = 0.0
+    if options.fail_fast:
+        settings.max_consecutive_failures = 1
+    if options.no_circuit_breaker:
+        settings.max_consecutive_failures = 0
+    return settings
+
+
+def study_folder(plan: StudyPlan, options: RunOptions, source: Path) -> tuple[Path, bool]:
+    """``(folder, resuming)``: the resume folder, or a new timestamped one."""
+    if options.resume_dir:
+        return options.resume_dir, True
+    root = options.output or Path("outputs") / plan.name
+    if options.resume:
+        candidates = sorted(
+            (p.parent for p in root.glob("*/manifest.json") if read_json(p).get("status") != "completed"),
+            key=lambda p: p.name,
+        )
+        if not candidates:
+            raise ConfigError(f"--resume: no unfinished study of {source.name} under {root}")
+        return candidates[-1], True
+    return root / time.strftime("%Y-%m-%dT%H-%M-%S"), False
+
+
+def check_drift(folder: Path, plan: StudyPlan) -> None:
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        raise ConfigError(f"--resume-dir {folder}: no manifest.json there, nothing to resume")
+    before = read_json(manifest)["study_design_hash"]
+    if before != plan.design_hash:
+        raise ConfigError(
+            f"config drift: {folder} was planned with design hash {before}, the study now plans to "
+            f"{plan.design_hash}. Resume with the original study file, or start a new study."
+        )
+
+
+def write_study_files(folder: Path, plan: StudyPlan, source: Path, settings: Execution) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    shutil.copyfile(source, folder / "study.yaml")
+    document = {**plan.to_json(), "execution": asdict(settings), "notes": plan.notes}
+    plan_file = folder / "study_plan.json"
+    if (folder / "manifest.json").exists():  # resuming: keep the run list the manifest refers to
+        document["runs"] = _merge_runs(read_json(plan_file)["runs"], document["runs"])
+    write_json_atomic(plan_file, document)
+    write_json_atomic(folder / "skipped.json", document["skipped"])
+    return plan_file
+
+
+def _merge_runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """On resume with more cycles: the original runs keep their positions, new ones follow."""
+    known = {(r["experiment_id"], r["cycle"]) for r in old}
+    added = [r for r in new if (r["experiment_id"], r["cycle"]) not in known]
+    return old + [{**r, "position": len(old) + i} for i, r in enumerate(added)]
+
+
+def hydra_argv(plan_file: Path, folder: Path, hydra_options: list[str]) -> list[str]:
+    return [
+        "--config-name",
+        "study",
+        "--multirun",
+        "hydra/sweeper=llem",
+        f"hydra.sweeper.plan_file={quote(str(plan_file.resolve()))}",
+        f"hydra.sweep.dir={quote(str(folder.resolve()))}",
+        *hydra_options,
+    ]
+
+
+def run_hydra(argv: list[str]) -> None:
+    """Run the task app in this process with ``argv``, as ``python -m llem`` would."""
+    from llem.app import task
+
+    saved = sys.argv
+    sys.argv = ["llem", *argv]
+    try:
+        task()
+    finally:
+        sys.argv = saved
+
+
+def command_line(argv: list[str]) -> str:
+    return " ".join(shlex.quote(a) for a in [sys.executable, "-m", "llem", *argv])
