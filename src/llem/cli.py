@@ -68,6 +68,17 @@ def _run(args: argparse.Namespace) -> int:
     return run_study(Path(args.file), options, Console(quiet=args.quiet))
 
 
+def _summarize(args: argparse.Namespace) -> int:
+    from llem.results.summary import write_summary
+
+    folder = Path(args.study_dir)
+    if not (folder / "manifest.json").exists():
+        raise LlemError(f"{folder}: no manifest.json; give a study folder (outputs/<study>/<time>)")
+    runs, experiments = write_summary(folder)
+    print(f"{len(runs)} runs, {len(experiments)} experiments summarised in {folder}/summary.parquet, summary.csv")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llem",
@@ -103,6 +114,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.add_argument("-v", "--verbose", action="store_true", help="print the Hydra command it launches")
     run.set_defaults(handler=_run)
+
+    summarize = sub.add_parser("summarize", help="write a study's summary tables (partial studies too)")
+    summarize.add_argument("study_dir", help="the study folder, e.g. outputs/<study>/<time>")
+    summarize.set_defaults(handler=_summarize)
     return parser
 
 
@@ -116,3 +131,7 @@ def main(argv: list[str] | None = None) -> None:
     except LlemError as err:
         print(f"llem: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+
+
+if __name__ == "__main__":
+    main()

@@ -7,6 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llem.results.io import read_json, write_text_atomic
+from llem.results.summary import write_summary
 from llem.study.launch import (
     RunOptions,
     build_plan,
@@ -59,8 +60,10 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     try:
         run_hydra(argv)
     except KeyboardInterrupt:
+        write_summary(folder)
         final_panel(read_json(folder / "manifest.json"), console)
         return 130
+    write_summary(folder)
     manifest = read_json(folder / "manifest.json")
     final_panel(manifest, console)
     return (

@@ -14,10 +14,10 @@ DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
 
 def local_model_config(model: str) -> dict[str, Any] | None:
     """The model's config.json from a local folder, a prepared built-in, or the hub cache; else None."""
-    from llem.models import BUILTIN_MODELS, is_ready, prepared_path
+    from llem.models import BUILTIN_MODELS, is_ready, model_dir
 
     if model in BUILTIN_MODELS:
-        folder = prepared_path(model) if is_ready(model) else None
+        folder = model_dir(model) if is_ready(model) else None
     elif Path(model).expanduser().is_dir():
         folder = Path(model).expanduser()
     else:

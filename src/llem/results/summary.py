@@ -1,0 +1,141 @@
+"""Study tables: one row per run, and per-experiment statistics across cycles (mean, std, CV, 95% t-CI).
+
+Built from the study folder's files alone (manifest and each run's result.json), so a partial or
+crashed study summarises too: ``llem summarize DIR``.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+from typing import Any
+
+import pandas as pd
+
+from llem.results.io import write_text_atomic
+
+# Result fields summarised per run: column name -> path inside result.json.
+METRICS: dict[str, tuple[str, ...]] = {
+    "output_tokens": ("tokens", "output_tokens"),
+    "input_tokens": ("tokens", "input_tokens"),
+    "inference_time_s": ("inference_time_s",),
+    "output_tokens_per_s": ("throughput", "output_tokens_per_s"),
+    "total_tokens_per_s": ("throughput", "total_tokens_per_s"),
+    "ttft_mean_s": ("latency", "ttft", "mean_s"),
+    "ttft_p50_s": ("latency", "ttft", "p50_s"),
+    "ttft_p99_s": ("latency", "ttft", "p99_s"),
+    "itl_mean_s": ("latency", "itl", "mean_s"),
+    "itl_p50_s": ("latency", "itl", "p50_s"),
+    "itl_p99_s": ("latency", "itl", "p99_s"),
+    "energy_j": ("energy", "energy_j"),
+    "adjusted_energy_j": ("energy", "adjusted_energy_j"),
+    "energy_per_output_token_j": ("energy", "energy_per_output_token_j"),
+    "tokens_per_joule": ("energy", "tokens_per_joule"),
+    "flops": ("flops", "total"),
+    "peak_rss_mb": ("memory", "peak_rss_mb"),
+}
+# Metrics aggregated per experiment across cycles.
+AGGREGATED = (
+    "output_tokens_per_s",
+    "total_tokens_per_s",
+    "inference_time_s",
+    "ttft_p50_s",
+    "itl_p50_s",
+    "energy_j",
+    "adjusted_energy_j",
+    "energy_per_output_token_j",
+    "tokens_per_joule",
+)
+
+
+def _dig(data: Any, path: tuple[str, ...]) -> Any:
+    for key in path:
+        if not isinstance(data, dict):
+            return None
+        data = data.get(key)
+    return data
+
+
+def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    flat: dict[str, Any] = {}
+    for key, value in config.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(_flatten(value, name + "."))
+        else:
+            flat[name] = json.dumps(value) if isinstance(value, list) else value
+    return flat
+
+
+def load(study_dir: str | Path) -> pd.DataFrame:
+    """The study's runs, one row each: place, status, the config keys that vary, and the metrics."""
+    folder = Path(study_dir)
+    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    rows, configs = [], []
+    for run in manifest["runs"]:
+        row = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "job_dir", "error")}
+        result_file = folder / run["job_dir"] / "result.json"
+        result = json.loads(result_file.read_text(encoding="utf-8")) if run["status"] == "completed" else {}
+        row.update({name: _dig(result, path) for name, path in METRICS.items()})
+        row["energy_method"] = _dig(result, ("energy", "method"))
+        experiment_file = folder / run["job_dir"] / "experiment.json"
+        config = json.loads(experiment_file.read_text(encoding="utf-8"))["config"] if experiment_file.exists() else {}
+        configs.append(_flatten(config))
+        rows.append(row)
+    table = pd.DataFrame(rows)
+    config_table = pd.DataFrame(configs)
+    varying = [c for c in config_table.columns if config_table[c].astype(str).nunique(dropna=False) > 1]
+    return pd.concat([table, config_table[varying].add_prefix("config.")], axis=1)
+
+
+def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
+    """``(mean, std, cv, ci95 half-width, n)`` of ``values`` (Student's t, n - 1 degrees of freedom)."""
+    from scipy import stats
+
+    clean = values.dropna().astype(float)
+    n = len(clean)
+    if n == 0:
+        return (math.nan,) * 4 + (0,)  # type: ignore[return-value]
+    mean = float(clean.mean())
+    if n == 1:
+        return mean, math.nan, math.nan, math.nan, 1
+    std = float(clean.std(ddof=1))
+    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
+    return mean, std, (std / mean if mean else math.nan), half, n
+
+
+def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
+    """Per experiment across its completed cycles: n, mean, std, CV, 95% CI bounds of each metric."""
+    done = runs[runs["status"] == "completed"]
+    rows = []
+    for experiment_id, group in done.groupby("experiment_id", sort=False):
+        row: dict[str, Any] = {"experiment_id": experiment_id, "engine": group["engine"].iloc[0], "n": len(group)}
+        row.update({c: group[c].iloc[0] for c in runs.columns if c.startswith("config.")})
+        for metric in AGGREGATED:
+            mean, std, cv, half, n = t_interval(group[metric])
+            row.update(
+                {
+                    f"{metric}.n": n,
+                    f"{metric}.mean": mean,
+                    f"{metric}.std": std,
+                    f"{metric}.cv": cv,
+                    f"{metric}.ci95_low": mean - half,
+                    f"{metric}.ci95_high": mean + half,
+                }
+            )
+        rows.append(row)
+    return pd.DataFrame(rows)
+
+
+def write_summary(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write summary.parquet/csv (runs) and summary_experiments.parquet/csv (aggregates)."""
+    folder = Path(study_dir)
+    runs = load(folder)
+    experiments = aggregate(runs)
+    for name, table in (("summary", runs), ("summary_experiments", experiments)):
+        tmp = folder / f".{name}.parquet.tmp"
+        table.to_parquet(tmp, index=False)
+        tmp.replace(folder / f"{name}.parquet")
+        write_text_atomic(folder / f"{name}.csv", table.to_csv(index=False))
+    return runs, experiments

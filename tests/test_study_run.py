@@ -1,0 +1,196 @@
+"""Real studies on the tiny built-in model: basic and submitit_local launchers, failures, resume."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import yaml
+
+SMALL = {
+    "model": "llem-tiny",
+    "max_output_tokens": 4,
+    "dataset": {"n_prompts": 2},
+    "warmup": {"n_warmup": 1, "thermal_floor_seconds": 0},
+    "baseline": {"duration_seconds": 5},
+    "energy_sampler": None,
+}
+
+
+def write_study(folder: Path, **study) -> Path:
+    path = folder / "study.yaml"
+    path.write_text(yaml.safe_dump({"name": "s", **SMALL, **study}))
+    return path
+
+
+def llem(*args: str, cwd: Path, **kwargs) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [sys.executable, "-m", "llem.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=600, **kwargs
+    )
+
+
+def manifest_of(study_dir: Path) -> dict:
+    return json.loads((study_dir / "manifest.json").read_text())
+
+
+def only_study_dir(root: Path) -> Path:
+    (found,) = [p.parent for p in root.glob("*/manifest.json")]
+    return found
+
+
+def test_study_runs_in_order_with_stable_job_dirs(tiny_model_path, tmp_path):
+    study = write_study(
+        tmp_path,
+        sweep={"dtype": ["float32", "bfloat16"]},
+        study_execution={"n_cycles": 2, "experiment_order": "interleave"},
+    )
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), "-v", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = only_study_dir(tmp_path / "out")
+    manifest = manifest_of(folder)
+    assert manifest["status"] == "completed" and manifest["counts"] == {"completed": 4}
+    runs = manifest["runs"]
+    assert [r["cycle"] for r in runs] == [0, 0, 1, 1]
+    assert runs[0]["experiment_id"] == runs[2]["experiment_id"] != runs[1]["experiment_id"]
+    for run in runs:
+        job = folder / run["job_dir"]
+        assert job.name == f"{run['position']:04d}_{run['experiment_id']}_c{run['cycle']}"
+        result = json.loads((job / "result.json").read_text())
+        experiment = json.loads((job / "experiment.json").read_text())
+        assert experiment["study_run"]["position"] == run["position"]
+        assert result["config_hash"].startswith(run["experiment_id"])
+    for name in ("study.yaml", "study_plan.json", "hydra_command.txt", "skipped.json"):
+        assert (folder / name).exists(), name
+    assert "hydra/sweeper=llem" in (folder / "hydra_command.txt").read_text()
+    assert "Study complete: 4/4 ran, 0 failed" in proc.stdout
+
+
+def test_plan_json_matches_what_runs(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32", "bfloat16"]})
+    plan = json.loads(llem("plan", str(study), "--json", cwd=tmp_path).stdout)
+    assert plan["n_experiments"] == 2 and plan["n_runs"] == 6
+    proc = llem("run", str(study), "--cycles", "1", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = only_study_dir(tmp_path / "out")
+    ran = {
+        json.loads((folder / r["job_dir"] / "experiment.json").read_text())["config_hash"][:8]: r["job_dir"]
+        for r in manifest_of(folder)["runs"]
+    }
+    planned = {r["experiment_id"]: r["config"] for r in plan["runs"]}
+    for experiment_id, job_dir in ran.items():
+        assert json.loads((folder / job_dir / "experiment.json").read_text())["config"] == planned[experiment_id]
+
+
+def test_failures_are_recorded_and_the_breaker_stops_the_study(tiny_model_path, tmp_path):
+    missing = str(tmp_path / "missing.jsonl")
+    study = write_study(
+        tmp_path,
+        experiments=[{"dataset": {"source": missing}}, {"dataset": {"source": missing, "order": "shuffled"}}, {}],
+        study_execution={"n_cycles": 1, "experiment_order": "sequential"},
+    )
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--fail-fast", cwd=tmp_path)
+    assert proc.returncode == 1
+    manifest = manifest_of(only_study_dir(tmp_path / "out"))
+    assert manifest["status"] == "circuit_breaker"
+    assert [r["status"] for r in manifest["runs"]] == ["failed", "skipped", "skipped"]
+    assert "DatasetError" in manifest["runs"][0]["error"] and missing in manifest["runs"][0]["error"]
+
+
+def test_failed_run_does_not_stop_the_study(tiny_model_path, tmp_path):
+    study = write_study(
+        tmp_path,
+        experiments=[{"dataset": {"source": str(tmp_path / "missing.jsonl")}}, {}],
+        study_execution={"n_cycles": 1, "experiment_order": "sequential"},
+    )
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 1
+    assert [r["status"] for r in manifest_of(only_study_dir(tmp_path / "out"))["runs"]] == ["failed", "completed"]
+    assert "1/2 ran, 1 failed" in proc.stdout
+
+
+def test_submitit_local_launcher(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32", "bfloat16"]})
+    proc = llem(
+        "run",
+        str(study),
+        "--cycles",
+        "1",
+        "--output",
+        str(tmp_path / "out"),
+        "hydra/launcher=submitit_local",
+        cwd=tmp_path,
+    )
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    folder = only_study_dir(tmp_path / "out")
+    assert manifest_of(folder)["counts"] == {"completed": 2}
+    assert (folder / ".submitit").is_dir(), "the jobs went through submitit"
+
+
+def test_killed_study_resumes_without_losing_or_repeating_runs(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32", "bfloat16"]}, study_execution={"n_cycles": 2})
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llem.cli", "run", str(study), "--output", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        start_new_session=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob("*/*/result.json")):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGKILL)
+    proc.wait()
+    folder = only_study_dir(out)
+    before = {r["position"]: r for r in manifest_of(folder)["runs"] if r["status"] == "completed"}
+    assert before, "at least one run completed before the kill"
+    stamps = {p: (folder / r["job_dir"] / "result.json").stat().st_mtime_ns for p, r in before.items()}
+
+    resumed = llem("run", str(study), "--resume-dir", str(folder), cwd=tmp_path)
+    assert resumed.returncode == 0, resumed.stdout + resumed.stderr
+    after = manifest_of(folder)
+    assert after["status"] == "completed" and after["counts"] == {"completed": 4}
+    for position, stamp in stamps.items():
+        assert (folder / after["runs"][position]["job_dir"] / "result.json").stat().st_mtime_ns == stamp
+        assert after["runs"][position]["attempts"] == 1
+
+
+def test_resume_refuses_config_drift(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32"]}, study_execution={"n_cycles": 1})
+    assert llem("run", str(study), "--output", str(tmp_path / "out"), cwd=tmp_path).returncode == 0
+    folder = only_study_dir(tmp_path / "out")
+    changed = write_study(tmp_path, sweep={"dtype": ["bfloat16"]}, study_execution={"n_cycles": 1})
+    proc = llem("run", str(changed), "--resume-dir", str(folder), cwd=tmp_path)
+    assert proc.returncode == 2 and "config drift" in proc.stderr and "Traceback" not in proc.stderr
+
+
+def test_timeout_skips_the_rest(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32", "bfloat16"]}, study_execution={"n_cycles": 2})
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--timeout", "0.0000001", cwd=tmp_path)
+    assert proc.returncode == 1
+    manifest = manifest_of(only_study_dir(tmp_path / "out"))
+    assert manifest["status"] == "timed_out" and manifest["counts"] == {"skipped": 4}
+
+
+def test_ctrl_c_marks_the_study_interrupted(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, sweep={"dtype": ["float32", "bfloat16"]}, study_execution={"n_cycles": 3})
+    out = tmp_path / "out"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "llem.cli", "run", str(study), "--output", str(out)],
+        cwd=tmp_path,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    deadline = time.monotonic() + 300
+    while time.monotonic() < deadline and not list(out.glob("*/*/result.json")):
+        time.sleep(0.2)
+    proc.send_signal(signal.SIGINT)
+    proc.communicate(timeout=120)
+    assert proc.returncode == 130
+    assert manifest_of(only_study_dir(out))["status"] == "interrupted"
