@@ -46,7 +46,7 @@ def test_single_run_writes_consistent_files(tiny_model_path, tmp_path):
 def test_sweep_runs_one_job_per_combination(tiny_model_path, tmp_path):
     sweep_dir = tmp_path / "sweep"
     proc = llem(
-        *SMALL, "dtype=float32,bfloat16", "dataset.n_prompts=2,3", "-m", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path
+        *SMALL, "dtype=float32,bfloat16", "dataset.n_prompts=2,3", f"hydra.sweep.dir={sweep_dir}", "-m", cwd=tmp_path
     )
     assert proc.returncode == 0, proc.stderr
     jobs = sorted(p for p in sweep_dir.iterdir() if p.is_dir() and p.name.isdigit())
@@ -66,7 +66,7 @@ def test_sweep_runs_one_job_per_combination(tiny_model_path, tmp_path):
 def test_failed_job_is_recorded_and_the_sweep_goes_on(tiny_model_path, tmp_path):
     sweep_dir = tmp_path / "sweep"
     missing = tmp_path / "missing.jsonl"
-    proc = llem(*SMALL, f"dataset.source=builtin,{missing}", "-m", f"hydra.sweep.dir={sweep_dir}", cwd=tmp_path)
+    proc = llem(*SMALL, f"dataset.source=builtin,{missing}", f"hydra.sweep.dir={sweep_dir}", "-m", cwd=tmp_path)
     assert proc.returncode == 1
     assert "Traceback" not in proc.stderr
     first, second = (read(sweep_dir / str(i) / "status.json") for i in (0, 1))

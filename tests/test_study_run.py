@@ -174,7 +174,9 @@ def test_timeout_skips_the_rest(tiny_model_path, tmp_path):
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--timeout", "0.0000001", cwd=tmp_path)
     assert proc.returncode == 1
     manifest = manifest_of(only_study_dir(tmp_path / "out"))
-    assert manifest["status"] == "timed_out" and manifest["counts"] == {"skipped": 4}
+    assert manifest["status"] == "timed_out" and manifest["counts"].get("skipped", 0) >= 3
+    assert set(manifest["counts"]) <= {"completed", "skipped"}
+    assert all(r["error"] == "wall_clock_timeout_hours reached" for r in manifest["runs"] if r["status"] == "skipped")
 
 
 def test_ctrl_c_marks_the_study_interrupted(tiny_model_path, tmp_path):

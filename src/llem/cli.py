@@ -123,7 +123,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> None:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    # Overrides may follow flags (`llem run s.yaml --cycles 2 hydra/launcher=basic`): argparse leaves
+    # those positionals unparsed, so they are collected here.
+    args, extra = parser.parse_known_args(argv)
+    unknown = [a for a in extra if a.startswith("-") or not hasattr(args, "overrides")]
+    if unknown:
+        parser.error(f"unrecognized arguments: {' '.join(unknown)}")
+    if extra:
+        args.overrides = [*args.overrides, *extra]
     if getattr(args, "action", None) == "prepare" and not args.name:
         parser.error("llem models prepare needs a model alias")
     try:

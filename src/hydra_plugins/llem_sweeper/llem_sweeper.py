@@ -1,13 +1,13 @@
 """The ``llem`` sweeper: launches the runs of ``study_plan.json`` through any Hydra launcher.
 
-Every Hydra app imports this module at start, so it imports nothing heavy at module level.
+Every Hydra app imports this module at start, so it imports nothing heavy at module level. No
+``from __future__ import annotations``: Hydra loads plugin modules without registering them in
+``sys.modules``, and dataclasses then cannot resolve string annotations.
 """
-
-from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, List, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -35,7 +35,7 @@ class LlemSweeper(Sweeper):
         self.plan_file = Path(plan_file)
         self.max_batch_size = max_batch_size
         self.launcher: Any = None
-        self.config: DictConfig | None = None
+        self.config: Optional[DictConfig] = None
 
     def setup(self, *, hydra_context: HydraContext, task_function: TaskFunction, config: DictConfig) -> None:
         self.config = config
@@ -43,16 +43,16 @@ class LlemSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: list[str]) -> Any:
+    def sweep(self, arguments: List[str]) -> Any:
         from llem.results.io import read_json
         from llem.study.execute import Execution, execute
 
         plan = read_json(self.plan_file)
         study_dir = self.plan_file.parent
         settings = Execution(**plan["execution"])
-        returns: list[Any] = []
+        returns: List[Any] = []
 
-        def launch(jobs: list[list[str]], first_index: int) -> Any:
+        def launch(jobs: List[List[str]], first_index: int) -> Any:
             batch = self.launcher.launch(jobs, initial_job_idx=first_index)
             returns.extend(batch)
             return batch
