@@ -7,7 +7,7 @@ Every Hydra app imports this module at start, so it imports nothing heavy at mod
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, List, Optional
+from typing import Any, Optional
 
 from hydra.core.config_store import ConfigStore
 from hydra.core.plugins import Plugins
@@ -43,16 +43,16 @@ class LlemSweeper(Sweeper):
             hydra_context=hydra_context, task_function=task_function, config=config
         )
 
-    def sweep(self, arguments: List[str]) -> Any:
+    def sweep(self, arguments: list[str]) -> Any:
         from llem.results.io import read_json
         from llem.study.execute import Execution, execute
 
         plan = read_json(self.plan_file)
         study_dir = self.plan_file.parent
         settings = Execution(**plan["execution"])
-        returns: List[Any] = []
+        returns: list[Any] = []
 
-        def launch(jobs: List[List[str]], first_index: int) -> Any:
+        def launch(jobs: list[list[str]], first_index: int) -> Any:
             batch = self.launcher.launch(jobs, initial_job_idx=first_index)
             returns.extend(batch)
             return batch
