@@ -1,0 +1,60 @@
+"""The prompts an experiment measures: ``load_prompts(cfg.dataset, random_seed=..., tokenizer=...)``.
+
+Sources (``dataset.source``): ``builtin`` (llem's own prompt set, offline), a path to a JSON-lines
+file, ``synthetic`` (random prompts of an exact token length) and ``aienergyscore`` (the AI Energy
+Score prompts from the Hugging Face hub). Heavy libraries (``datasets``, ``transformers``) are
+imported only when a source needs them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+from llem.config.schema import DatasetConfig
+from llem.datasets import aienergyscore, builtin, jsonl, synthetic
+from llem.datasets.ordering import order_prompts
+from llem.datasets.prompt import Prompt
+from llem.errors import DatasetError
+
+__all__ = ["ALIASES", "Prompt", "load_prompts"]
+
+ALIASES = ("builtin", "synthetic", "aienergyscore")
+
+
+def load_prompts(dataset: DatasetConfig, *, random_seed: int, tokenizer: Any = None) -> list[Prompt]:
+    """The first ``dataset.n_prompts`` prompts of ``dataset.source`` after ``dataset.order`` is applied.
+
+    ``random_seed`` seeds the ``shuffled`` order (and the synthetic draw when ``dataset.seed`` is None);
+    ``tokenizer`` (a transformers tokenizer) is needed by ``synthetic`` only. Raises ``DatasetError``
+    for a source that cannot be read or holds fewer than ``n_prompts`` prompts.
+    """
+    source = dataset.source
+    if source == "synthetic":
+        prompts = synthetic.generate(dataset, random_seed, tokenizer)
+    elif source == "builtin":
+        prompts = builtin.load()
+    elif source == "aienergyscore":
+        prompts = aienergyscore.load(dataset.prompt_field)
+    else:
+        prompts = jsonl.load(_jsonl_path(source), dataset.prompt_field)
+    if len(prompts) < dataset.n_prompts:
+        raise DatasetError(
+            f"dataset.n_prompts={dataset.n_prompts} but dataset.source={source} has only {len(prompts)} prompts; "
+            f"set dataset.n_prompts to at most {len(prompts)} or use a larger dataset"
+        )
+    return order_prompts(prompts, dataset.order, random_seed)[: dataset.n_prompts]
+
+
+def _jsonl_path(source: str) -> Path:
+    """``source`` as a path when it names an existing file or ends in ``.jsonl``; else a DatasetError."""
+    path = Path(source).expanduser()
+    if path.is_file() or path.suffix == ".jsonl":
+        return path
+    close = difflib.get_close_matches(source, ALIASES, n=1)
+    hint = f"did you mean dataset.source={close[0]}? " if close else ""
+    raise DatasetError(
+        f"dataset.source={source!r} is neither a built-in dataset ({', '.join(ALIASES)}) nor an existing file; "
+        f"{hint}For your own prompts give the path of a .jsonl file."
+    )
