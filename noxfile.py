@@ -26,5 +26,7 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests): llem's throughput against a bare generate loop, side by side."""
+    """Benchmarks (not tests): planning a 10,000-experiment study; llem's throughput against a bare
+    generate loop, side by side."""
+    session.run("python", "benchmarks/plan_large_study.py")
     session.run("python", "benchmarks/throughput_vs_bare.py", *session.posargs)

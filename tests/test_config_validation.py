@@ -114,6 +114,10 @@ RULE_CASES = [
     ({"passthrough_kwargs": {"dtype": "float16"}}, "collides with the top-level field 'dtype'"),
     ({"dataset": {"source": "synthetic", "input_len": 8}}, "dataset.output_len: required by the synthetic dataset"),
     ({"dataset": {"input_len": 8}}, "only applies to dataset.source=synthetic"),
+    (
+        {"dataset": {"source": "synthetic", "input_len": 512, "output_len": 8}},
+        "dataset.input_len: 512 tokens would be truncated to max_input_tokens=256",
+    ),
     ({"baseline": {"duration_seconds": 2}}, "baseline.duration_seconds: must be between 5.0 and 120.0"),
     ({"baseline": {"drift_threshold": 0.9}}, "baseline.drift_threshold: must be between 0.01 and 0.5"),
     ({"baseline": {"cache_ttl_seconds": 10}}, "baseline.cache_ttl_seconds: must be at least 60"),

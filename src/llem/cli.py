@@ -62,6 +62,7 @@ def _run(args: argparse.Namespace) -> int:
         resume=args.resume,
         resume_dir=Path(args.resume_dir) if args.resume_dir else None,
         dry_run=args.dry_run,
+        no_lock=args.no_lock,
         verbose=args.verbose,
         overrides=args.overrides,
     )
@@ -110,6 +111,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--no-gaps", action="store_true", help="no pauses between experiments and cycles")
     run.add_argument("--resume", action="store_true", help="resume the newest unfinished run of this study")
     run.add_argument("--resume-dir", metavar="PATH", help="resume the study in PATH")
+    run.add_argument("--no-lock", action="store_true", help="do not lock the GPUs against other studies")
     run.add_argument("--output", metavar="DIR", help="parent folder of the study folder (default outputs/<name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.add_argument("-v", "--verbose", action="store_true", help="print the Hydra command it launches")

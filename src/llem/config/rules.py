@@ -184,6 +184,12 @@ def dataset_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
             yield ConfigIssue(f"dataset.{name}", "required by the synthetic dataset (a token count)")
         if not synthetic and value is not None:
             yield ConfigIssue(f"dataset.{name}", "only applies to dataset.source=synthetic")
+    if synthetic and ds.input_len and cfg.max_input_tokens and ds.input_len > cfg.max_input_tokens:
+        yield ConfigIssue(
+            "dataset.input_len",
+            f"{ds.input_len} tokens would be truncated to max_input_tokens={cfg.max_input_tokens}; "
+            "raise max_input_tokens or set it to null",
+        )
     if ds.seed is not None and not synthetic:
         yield ConfigIssue("dataset.seed", "only applies to dataset.source=synthetic (random_seed orders prompts)")
 

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from rich.console import Console
+
 from llem.results.io import read_json
 from llem.study.encode import encode_override
 from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
@@ -119,6 +121,7 @@ def execute(
         time.monotonic() + settings.wall_clock_timeout_hours * 3600 if settings.wall_clock_timeout_hours else None
     )
     size = max_batch_size or len(pending) or 1
+    progress = Progress(len(manifest.data["runs"]), len(manifest.data["runs"]) - len(pending))
     previous: dict[str, Any] | None = None
     job_index = 0
     try:
@@ -136,6 +139,7 @@ def execute(
                 )
                 if gap:
                     sleep(gap)
+            progress.show(batch, runs)
             jobs = []
             for position in batch:
                 entry = manifest.run(position)
@@ -175,6 +179,34 @@ def execute(
         raise
     manifest.set_status("completed")  # ran to its end; failed runs are listed per run
     return manifest
+
+
+class Progress:
+    """One line per launch: position in the study, the experiment, elapsed and estimated remaining time."""
+
+    def __init__(self, total: int, already_done: int) -> None:
+        self.total, self.done_before = total, already_done
+        self.started = time.monotonic()
+        self.launched = 0
+        self.console = Console(stderr=True, highlight=False)
+
+    def show(self, batch: list[int], runs: dict[int, dict[str, Any]]) -> None:
+        elapsed = time.monotonic() - self.started
+        position = self.done_before + self.launched + 1
+        left = self.total - self.done_before - self.launched
+        eta = f"~{_clock(elapsed / self.launched * left)} left" if self.launched else "estimating"
+        first = runs[batch[0]]
+        what = f"experiment {first['experiment_id']} cycle {first['cycle']}" + (
+            f" (+{len(batch) - 1} more)" if len(batch) > 1 else ""
+        )
+        self.console.print(f"[bold]study {position}/{self.total}[/bold] {what}  elapsed {_clock(elapsed)}, {eta}")
+        self.launched += len(batch)
+
+
+def _clock(seconds: float) -> str:
+    minutes, secs = divmod(int(seconds), 60)
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours:d}:{minutes:02d}:{secs:02d}"
 
 
 def _skip(manifest: Manifest, positions: list[int], reason: str) -> None:

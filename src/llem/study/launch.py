@@ -42,6 +42,7 @@ class RunOptions:
     resume: bool = False
     resume_dir: Path | None = None
     dry_run: bool = False
+    no_lock: bool = False
     verbose: bool = False
     overrides: list[str] = field(default_factory=list)
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from contextlib import nullcontext
 from pathlib import Path
 
 from rich.console import Console
@@ -19,6 +20,7 @@ from llem.study.launch import (
     study_folder,
     write_study_files,
 )
+from llem.study.locks import device_locks, visible_devices
 from llem.study.plan import StudyPlan
 from llem.study.report import final_panel, print_plan, print_skipped
 from llem.study.vram import estimate_bytes, local_gpu_bytes, local_model_config
@@ -57,8 +59,11 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     if options.verbose:
         console.print(f"launching: {command}")
     console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}")
+    slurm = any("submitit_slurm" in option for option in hydra_options)  # jobs run on other hosts
+    locks = nullcontext() if options.no_lock or slurm else device_locks(visible_devices())
     try:
-        run_hydra(argv)
+        with locks:
+            run_hydra(argv)
     except KeyboardInterrupt:
         write_summary(folder)
         final_panel(read_json(folder / "manifest.json"), console)

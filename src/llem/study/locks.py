@@ -1,0 +1,67 @@
+"""Advisory device locks: one study at a time on the same GPUs (or on a host without GPUs).
+
+``flock`` locks belong to the open file description, so the kernel releases them when the holding
+process ends for any reason, SIGKILL included: a crashed study never leaves a stale lock.
+"""
+
+from __future__ import annotations
+
+import fcntl
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from llem.errors import LlemError
+from llem.paths import cache_dir
+
+
+class DeviceBusyError(LlemError):
+    """Another study holds a lock on one of this study's devices."""
+
+
+def visible_devices() -> list[str]:
+    """Lock names of the devices this process may use: GPU ids from CUDA_VISIBLE_DEVICES or NVML,
+    else ``host`` (CPU-only machines measure the whole host)."""
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
+    if visible is not None and visible.strip():
+        return [f"gpu-{d.strip()}" for d in visible.split(",") if d.strip()]
+    try:
+        import pynvml
+
+        pynvml.nvmlInit()
+        try:
+            return [f"gpu-{i}" for i in range(pynvml.nvmlDeviceGetCount())] or ["host"]
+        finally:
+            pynvml.nvmlShutdown()
+    except Exception:  # no NVML library or no driver: a CPU-only host
+        return ["host"]
+
+
+@contextmanager
+def device_locks(devices: list[str], lock_dir: Path | None = None) -> Iterator[list[Path]]:
+    """Hold exclusive locks on all ``devices`` (all or none) for the duration of the block."""
+    folder = lock_dir or cache_dir() / "locks"
+    folder.mkdir(parents=True, exist_ok=True)
+    held: list[int] = []
+    paths = [folder / f"{device}.lock" for device in devices]
+    try:
+        for path in paths:
+            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
+                os.close(fd)
+                raise DeviceBusyError(
+                    f"{path.stem} is in use by a study ({holder}); wait for it to finish, "
+                    "or run with --no-lock if GPU scheduling is handled elsewhere"
+                ) from None
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+            held.append(fd)
+        yield paths
+    finally:
+        for fd in held:
+            fcntl.flock(fd, fcntl.LOCK_UN)
+            os.close(fd)
