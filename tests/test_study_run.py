@@ -196,3 +196,25 @@ def test_ctrl_c_marks_the_study_interrupted(tiny_model_path, tmp_path):
     proc.communicate(timeout=120)
     assert proc.returncode == 130
     assert manifest_of(only_study_dir(out))["status"] == "interrupted"
+
+
+def test_dry_run_prints_the_plan_with_memory_estimates(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, experiments=[{}, {"model": "org/not-cached-anywhere"}])
+    proc = llem("run", str(study), "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "GiB" in proc.stdout and "unknown" in proc.stdout
+    assert "2 experiments x 3 cycles = 6 runs" in proc.stdout
+    assert not (tmp_path / "outputs").exists(), "a dry run writes nothing"
+
+
+def test_circuit_breaker_probe_resumes_after_a_success(tmp_path):
+    from llem.study.execute import CircuitBreaker
+
+    pauses = []
+    breaker = CircuitBreaker(threshold=2, cooldown_s=7.0, sleep=pauses.append)
+    assert [breaker.record(False), breaker.record(False)] == ["continue", "probe"]
+    assert pauses == [7.0]
+    assert breaker.record(True) == "continue" and breaker.failures == 0
+    assert [breaker.record(False), breaker.record(False), breaker.record(False)] == ["continue", "probe", "abort"]
+    assert CircuitBreaker(threshold=0, cooldown_s=1).record(False) == "continue"
+    assert CircuitBreaker(threshold=1, cooldown_s=1).record(False) == "abort"

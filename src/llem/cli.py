@@ -38,7 +38,8 @@ def _plan(args: argparse.Namespace) -> int:
     from llem.study.launch import RunOptions, build_plan
     from llem.study.report import print_plan
 
-    plan, _, _ = build_plan(Path(args.file), RunOptions(overrides=args.overrides))
+    order = ExperimentOrder(args.order) if args.order else None
+    plan, _, _ = build_plan(Path(args.file), RunOptions(cycles=args.cycles, order=order, overrides=args.overrides))
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
@@ -96,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("file", help="study or experiment YAML")
     plan.add_argument("overrides", nargs="*", help="experiment overrides applied to every run (key=value)")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
+    plan.add_argument("--cycles", type=int, help="repetitions of the experiment list (default 3)")
+    plan.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
     plan.set_defaults(handler=_plan)
 
     run = sub.add_parser("run", help="run a study or an experiment file")

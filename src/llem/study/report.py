@@ -4,10 +4,12 @@ from __future__ import annotations
 
 from typing import Any
 
+import yaml
 from rich.console import Console
 from rich.panel import Panel
 from rich.table import Table
 
+from llem.config.load import to_dict
 from llem.study.plan import StudyPlan
 
 
@@ -31,6 +33,9 @@ def print_plan(plan: StudyPlan, console: Console, memory: dict[str, str] | None 
             row.append(memory.get(exp.experiment_id, "unknown"))
         table.add_row(*row)
     console.print(table)
+    for exp in plan.experiments:
+        console.rule(f"experiment {exp.experiment_id} ({exp.origin}): resolved config", style="dim")
+        console.print(yaml.safe_dump(to_dict(exp.config), sort_keys=False).rstrip(), highlight=False, markup=False)
     print_skipped(plan, console)
     for note in plan.notes:
         console.print(f"note: {note}")
@@ -44,7 +49,13 @@ def print_skipped(plan: StudyPlan, console: Console) -> None:
     if not plan.skipped:
         return
     lines = [f"- {s.origin}: {s.reason}" for s in plan.skipped]
-    console.print(Panel("\n".join(lines), title=f"Skipping {len(plan.skipped)} invalid combinations", style="yellow"))
+    console.print(
+        Panel(
+            "\n".join(lines),
+            title=f"Skipping {len(plan.skipped)} invalid combination{'s' if len(plan.skipped) > 1 else ''}",
+            style="yellow",
+        )
+    )
 
 
 def final_panel(manifest: dict[str, Any], console: Console) -> None:
