@@ -130,6 +130,12 @@ def test_effective_config_fills_every_default(tiny_model_path):
     assert effective["batch_size"] == 1 and effective["attn_implementation"] == "sdpa"
 
 
+def test_offloaded_cache_without_cuda_is_a_clear_error(tiny_model_path):
+    cfg = load_experiment({"model": tiny_model_path, "transformers": {"cache_implementation": "offloaded_static"}})
+    with pytest.raises(EngineUnavailableError, match="needs a CUDA GPU"):
+        TransformersEngine(cfg).load()
+
+
 def test_bitsandbytes_without_cuda_is_a_clear_error(tiny_model_path):
     engine = TransformersEngine(load_experiment({"model": tiny_model_path, "transformers": {"load_in_8bit": True}}))
     with pytest.raises(EngineUnavailableError, match="load_in_8bit"):

@@ -38,6 +38,7 @@ class TransformersEngine:
         start = time.perf_counter()
         path = resolve_model(self.cfg.model)
         self._device = loading.choose_device(self.section)
+        loading.check_device_options(self.section, self._device)
         if self._device == "cuda":
             torch.cuda.reset_peak_memory_stats()
             if self.section.allow_tf32 is not None:

@@ -18,6 +18,20 @@ def choose_device(section: TransformersConfig) -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
+# Options that only run on a CUDA device.
+CUDA_ONLY_CACHES = ("offloaded_static",)
+
+
+def check_device_options(section: TransformersConfig, device: str) -> None:
+    """A clear error for options that cannot run on ``device`` (before any model loads)."""
+    cache = section.cache_implementation
+    if device != "cuda" and cache is not None and cache.value in CUDA_ONLY_CACHES:
+        raise EngineUnavailableError(
+            f"transformers.cache_implementation={cache.value} needs a CUDA GPU (it offloads GPU memory to "
+            "the CPU); none is visible here. Use static, or leave it unset."
+        )
+
+
 def torch_dtype(name: str) -> Any:
     import torch
 
