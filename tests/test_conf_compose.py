@@ -9,7 +9,7 @@ import pytest
 from hydra import compose, initialize_config_module
 from omegaconf import OmegaConf
 
-from llem.config.load import config_hash, load_experiment
+from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.overrides import CONFIG_GROUPS, group_options, override_args, precheck_cli
 from llem.config.store import register_configs
 
@@ -48,6 +48,27 @@ def test_engine_option_fills_only_its_section(engine):
 def test_engine_override_path_is_the_section_path():
     cfg = composed("engine=vllm", "dtype=float16", "vllm.engine.block_size=16")
     assert cfg.vllm.engine.block_size == 16
+
+
+@pytest.mark.parametrize(
+    ("overrides", "path", "value"),
+    [
+        (["lora.adapter_id=org/adapter"], "lora.adapter_id", "org/adapter"),
+        (["engine=vllm", "dtype=float16", "vllm.beam_search.beam_width=4"], "vllm.beam_search.beam_width", 4),
+        (
+            ["engine=vllm", "dtype=float16", "vllm.engine.speculative_config.method=ngram"],
+            "vllm.engine.speculative_config.method",
+            "ngram",
+        ),
+        (["engine=tensorrt", "dtype=float16", "tensorrt.quant.quant_algo=INT8"], "tensorrt.quant.quant_algo", "INT8"),
+        (["+passthrough_kwargs.trust_remote_code=false"], "passthrough_kwargs.trust_remote_code", False),
+    ],
+)
+def test_fields_inside_optional_sections_are_settable(overrides, path, value):
+    cfg = to_dict(composed(*overrides))
+    for key in path.split("."):
+        cfg = cfg[key]
+    assert cfg == value
 
 
 @pytest.mark.parametrize("option", ["builtin", "synthetic", "aienergyscore"])

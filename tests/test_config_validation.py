@@ -7,7 +7,7 @@ import pytest
 from llem.config.fields import check_path_value
 from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.rules import DTYPES_BY_ENGINE, check_rules
-from llem.config.schema import DType, Engine, TransformersConfig
+from llem.config.schema import DType, Engine
 from llem.errors import ConfigError
 
 
@@ -27,7 +27,20 @@ def test_defaults_follow_the_reference():
     assert (cfg.warmup.n_warmup, cfg.warmup.thermal_floor_seconds) == (5, 60.0)
     assert (cfg.baseline.duration_seconds, cfg.baseline.strategy.value) == (30.0, "validated")
     assert cfg.energy_sampler.value == "auto" and cfg.gpu_telemetry is True
-    assert cfg.transformers == TransformersConfig() and cfg.vllm is None and cfg.lora is None
+    assert all(value is None for value in to_dict(cfg.transformers).values())
+    assert cfg.vllm is None and cfg.lora is None and cfg.passthrough_kwargs is None
+
+
+@pytest.mark.parametrize("unset", [{}, {"lora": None}, {"lora": {}}, {"lora": {"adapter_id": None}}])
+def test_an_unset_section_has_one_form_and_one_hash(unset):
+    cfg = load_experiment(unset)
+    assert cfg.lora is None and config_hash(cfg) == config_hash(load_experiment({}))
+
+
+def test_unset_vllm_sub_sections_are_none_and_set_ones_are_kept():
+    cfg = load_experiment({"engine": "vllm", "dtype": "float16", "vllm": {"engine": {"block_size": 16}}})
+    assert cfg.vllm.engine.block_size == 16 and cfg.vllm.engine.speculative_config is None
+    assert cfg.vllm.sampling is None and cfg.vllm.beam_search is None
 
 
 def test_unknown_key_suggests_the_closest():
@@ -91,7 +104,8 @@ RULE_CASES = [
     ({"transformers": {"length_penalty": 0.5, "num_beams": 1}}, "only applies to beam search"),
     ({"engine": "tensorrt", "dtype": "float16", "lora": {"adapter_id": "a/b"}}, "cannot apply a LoRA adapter"),
     ({"lora": {"adapter_id": "a/b", "adapter_path": "/x"}}, "exactly one of lora.adapter_id"),
-    ({"lora": {}}, "exactly one of lora.adapter_id"),
+    ({"lora": {"merge_weights": True}}, "exactly one of lora.adapter_id"),
+    ({"lora": {"adapter_id": "a", "adapter_path": "b"}}, "exactly one of lora.adapter_id"),
     ({"vllm": {"engine": {"block_size": 16}}}, "vllm: section set but engine is transformers"),
     ({"engine": "vllm", "transformers": {"batch_size": 2}}, "transformers: section set but engine is vllm"),
     (

@@ -115,10 +115,47 @@ def apply_decoder_preset(data: dict[str, Any], explicit: Iterable[str] | None = 
 
 
 def build(cls: type, data: Mapping[str, Any]) -> Any:
-    """Construct dataclass ``cls`` from checked data, converting enums and nested sections."""
+    """Construct dataclass ``cls`` from checked data, converting enums and nested sections.
+
+    An optional section or mapping left entirely at its defaults becomes ``None`` (see
+    :mod:`llem.config.schema`), whichever way it was written (absent, ``{}``, every field null).
+    """
     types = field_types(cls)
     kwargs = {key: _build_value(types[key], value) for key, value in data.items()}
-    return cls(**kwargs)
+    cfg = cls(**kwargs)
+    for name, unset in _unset_forms(cls).items():
+        if name not in kwargs or getattr(cfg, name) == unset:
+            setattr(cfg, name, None)
+    return cfg
+
+
+@functools.cache
+def _unset_forms(cls: type) -> dict[str, Any]:
+    """Optional fields of ``cls`` whose default is a fresh section or mapping, and what that default
+    looks like once built (the section's own built defaults, or ``{}``)."""
+    types = field_types(cls)
+    out: dict[str, Any] = {}
+    for f in dataclasses.fields(cls):
+        inner, optional = _unwrap_optional(types[f.name])
+        if optional and f.default_factory is not dataclasses.MISSING:
+            out[f.name] = build(inner, {}) if dataclasses.is_dataclass(inner) else {}
+    return out
+
+
+def with_unset_sections(cfg: Any) -> Any:
+    """``to_dict(cfg)`` with every unset (``None``) section written out at its defaults, the shape
+    Hydra's schema gives it; the inverse of what :func:`build` does to unset sections."""
+    if not dataclasses.is_dataclass(cfg):
+        return to_dict(cfg)
+    unset = _unset_forms(type(cfg))
+    out = {}
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if value is None and f.name in unset:
+            out[f.name] = to_dict(f.default_factory())
+        else:
+            out[f.name] = with_unset_sections(value)
+    return out
 
 
 def _build_value(tp: Any, value: Any) -> Any:

@@ -4,6 +4,12 @@ Field names, types and defaults follow the config reference. Engine-section fiel
 ``None``, meaning "the engine's own default applies"; the engine records its effective value in
 the result. Enums (not ``typing.Literal``) because OmegaConf validates them; member names equal
 their values so YAML and the command line write the plain value (``dtype=bfloat16``).
+
+Optional sub-sections and free-form mappings default to an empty instance, not ``None``: Hydra
+cannot set a field inside a ``None`` node, and this way ``lora.adapter_id=x`` or
+``tensorrt.quant.quant_algo=INT8`` work on the command line. A built config (see
+:func:`llem.config.load.build`) holds ``None`` for any of them left entirely at its defaults, so
+"not set" has one form, and one hash.
 """
 
 from __future__ import annotations
@@ -254,7 +260,7 @@ class TransformersConfig:
     no_repeat_ngram_size: Optional[int] = None  # -> 0 (off)
     prompt_lookup_num_tokens: Optional[int] = None  # prompt-lookup speculative decoding
     device_map: Optional[str] = None  # -> auto on CUDA, cpu otherwise
-    max_memory: Optional[Dict[str, str]] = None  # per-device caps, e.g. {"0": "20GiB"}
+    max_memory: Optional[Dict[str, str]] = field(default_factory=dict)  # per-device caps, e.g. {"0": "20GiB"}
     low_cpu_mem_usage: Optional[bool] = None  # -> true
     allow_tf32: Optional[bool] = None  # -> torch default (false for matmul)
     autocast_enabled: Optional[bool] = None  # -> false
@@ -305,15 +311,15 @@ class VllmEngineConfig:
     num_scheduler_steps: Optional[int] = None
     max_seq_len_to_capture: Optional[int] = None  # tokens
     distributed_executor_backend: Optional[VllmExecutorBackend] = None
-    speculative_config: Optional[VllmSpeculativeConfig] = None
+    speculative_config: Optional[VllmSpeculativeConfig] = field(default_factory=VllmSpeculativeConfig)
     offload_group_size: Optional[int] = None
     offload_num_in_group: Optional[int] = None
     offload_prefetch_step: Optional[int] = None
     offload_params: Optional[List[str]] = None
     disable_custom_all_reduce: Optional[bool] = None
     kv_cache_memory_bytes: Optional[int] = None  # bytes; exclusive with gpu_memory_utilization
-    compilation_config: Optional[Dict[str, Any]] = None  # passed through to vLLM
-    attention: Optional[VllmAttentionConfig] = None
+    compilation_config: Optional[Dict[str, Any]] = field(default_factory=dict)  # passed through to vLLM
+    attention: Optional[VllmAttentionConfig] = field(default_factory=VllmAttentionConfig)
 
 
 @dataclass
@@ -340,9 +346,10 @@ class VllmBeamSearchConfig:
 
 @dataclass
 class VllmConfig:
-    engine: Optional[VllmEngineConfig] = None
-    sampling: Optional[VllmSamplingConfig] = None
-    beam_search: Optional[VllmBeamSearchConfig] = None
+    engine: Optional[VllmEngineConfig] = field(default_factory=VllmEngineConfig)
+    sampling: Optional[VllmSamplingConfig] = field(default_factory=VllmSamplingConfig)
+    # setting any field selects beam search
+    beam_search: Optional[VllmBeamSearchConfig] = field(default_factory=VllmBeamSearchConfig)
 
 
 @dataclass
@@ -384,10 +391,10 @@ class TensorRTConfig:
     fast_build: Optional[bool] = None
     engine: Optional[TensorRTBackend] = None  # TensorRT-LLM's own backend
     engine_path: Optional[str] = None  # a pre-built engine folder
-    quant: Optional[TensorRTQuantConfig] = None
-    kv_cache: Optional[TensorRTKvCacheConfig] = None
-    scheduler: Optional[TensorRTSchedulerConfig] = None
-    sampling: Optional[TensorRTSamplingConfig] = None
+    quant: Optional[TensorRTQuantConfig] = field(default_factory=TensorRTQuantConfig)
+    kv_cache: Optional[TensorRTKvCacheConfig] = field(default_factory=TensorRTKvCacheConfig)
+    scheduler: Optional[TensorRTSchedulerConfig] = field(default_factory=TensorRTSchedulerConfig)
+    sampling: Optional[TensorRTSamplingConfig] = field(default_factory=TensorRTSamplingConfig)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -422,9 +429,9 @@ class ExperimentConfig:
     transformers: Optional[TransformersConfig] = None
     vllm: Optional[VllmConfig] = None
     tensorrt: Optional[TensorRTConfig] = None
-    lora: Optional[LoRAConfig] = None
+    lora: Optional[LoRAConfig] = field(default_factory=LoRAConfig)
     # extra keyword arguments for the engine's load and generate calls
-    passthrough_kwargs: Optional[Dict[str, Any]] = None
+    passthrough_kwargs: Optional[Dict[str, Any]] = field(default_factory=dict)
     # where the job writes its files; None = the Hydra job directory
     output_dir: Optional[str] = None
 

@@ -11,7 +11,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any
 
-from llem.config.load import config_hash, deep_merge, issues_of, load_experiment, to_dict
+from llem.config.load import config_hash, deep_merge, issues_of, load_experiment, to_dict, with_unset_sections
 from llem.config.schema import ExperimentConfig
 from llem.study.encode import encode_override, encode_value, leaves
 from llem.study.expand import expand_study, route
@@ -76,8 +76,8 @@ class StudyPlan:
 
 @functools.cache
 def engine_default_leaves(engine: str) -> dict[str, Any]:
-    """Every leaf of the config an experiment with only ``engine`` set resolves to."""
-    return dict(leaves(to_dict(load_experiment({"engine": engine}))))
+    """Every leaf of the config an experiment with only ``engine`` set resolves to, as Hydra holds it."""
+    return dict(leaves(with_unset_sections(load_experiment({"engine": engine}))))
 
 
 def experiment_overrides(config: ExperimentConfig) -> list[str]:
@@ -85,7 +85,7 @@ def experiment_overrides(config: ExperimentConfig) -> list[str]:
     leaf that differs from that engine's defaults (all decoder fields when a preset is set, so that
     the job does not re-apply the preset over them)."""
     engine = config.engine.value
-    resolved = to_dict(config)
+    resolved = with_unset_sections(config)
     defaults = engine_default_leaves(engine)
     out = [f"engine={engine}"]
     for path, value in leaves(resolved):
