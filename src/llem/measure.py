@@ -1,11 +1,13 @@
 """One measurement: the protocol of DESIGN §4, from a config and an output folder, nothing else.
 
-environment snapshot -> idle baseline -> model load -> prompts -> warm-up -> thermal floor ->
-timed inference window -> FLOPs -> result.json. Only the inference call runs inside the window.
+environment snapshot -> energy sampler -> idle baseline -> model load -> prompts -> warm-up ->
+thermal floor -> telemetry start -> [energy window = timed inference window] -> telemetry stop ->
+FLOPs -> result.json (and timeseries.parquet). Only the inference call runs inside the window.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import resource
 import statistics
@@ -20,11 +22,15 @@ from llem import environment
 from llem.config.load import config_hash, to_dict
 from llem.config.schema import ExperimentConfig
 from llem.datasets import Prompt, load_prompts
-from llem.energy.unmeasured import unmeasured_energy
+from llem.energy.baseline import obtain_baseline
+from llem.energy.block import energy_block, unmeasured_block
+from llem.energy.select import Selection, select_sampler
 from llem.engines import create_engine
 from llem.engines.base import EngineRun, InferenceEngine
 from llem.results.io import write_json_atomic
 from llem.results.record import SCHEMA_VERSION, summarize_run
+from llem.telemetry.session import Telemetry
+from llem.user_config import load_user_config
 
 log = logging.getLogger("llem.measure")
 
@@ -46,13 +52,15 @@ def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     started_at = utc_now()
     env = environment.snapshot()
     on_gpu = bool(env["gpus"])
+    settings = load_user_config().measurement
 
-    energy = unmeasured_energy(cfg)
-    warnings += energy["warnings"]
-    log.info(energy["summary"])
-
+    selection = select_sampler(cfg.energy_sampler, settings)
+    log.info(selection.summary())
+    sampler = selection.sampler
     engine = create_engine(cfg)
     try:
+        with _phase(phases, "baseline"):
+            baseline = idle_baseline(cfg, selection)
         with _phase(phases, "load"):
             load = engine.load()
         rss_after_load_mb = psutil.Process().memory_info().rss / 2**20
@@ -67,14 +75,24 @@ def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
 
         transformers.set_seed(cfg.random_seed)
         log.info("measuring %d prompts", len(prompts))
+        telemetry = Telemetry.start()
         engine.synchronize()
         inference_start = utc_now()
+        # The energy window and the timed window are one interval: nothing else runs inside.
+        if sampler is not None:
+            sampler.begin_window()
         t0 = time.perf_counter()
         run = engine.generate(prompts)
         engine.synchronize()
         inference_time_s = time.perf_counter() - t0
+        reading = sampler.end_window() if sampler is not None else None
         inference_end = utc_now()
         phases["inference"] = inference_time_s
+        window_end_s = time.time()
+        window_start_s = reading.start_unix_s if reading else window_end_s - inference_time_s
+        telemetry_record, telemetry_warnings = telemetry.finish(
+            window_start_s, reading.end_unix_s if reading else window_end_s, output_dir, cfg.gpu_telemetry
+        )
 
         with _phase(phases, "flops"):
             flops = engine.flops(run)
@@ -87,7 +105,14 @@ def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
         effective = engine.effective_config()
     finally:
         engine.close()
+        if sampler is not None:
+            sampler.close()
 
+    summary = summarize_run(run, inference_time_s)
+    energy = _energy(selection, reading, baseline, summary["tokens"], settings, load.device)
+    warnings += energy["warnings"] + telemetry_warnings
+    for line in energy["warnings"] + telemetry_warnings:
+        log.warning("measurement warning: %s", line)
     result = {
         "schema_version": SCHEMA_VERSION,
         "llem_version": env["llem_version"],
@@ -111,19 +136,54 @@ def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
             "inference_end": inference_end,
             "finished_at": utc_now(),
         },
-        **summarize_run(run, inference_time_s),
+        **summary,
         "memory": memory,
         "flops": flops,
-        "energy": energy["block"],
+        "energy": energy,
+        "telemetry": telemetry_record,
         "warmup": warmup,
         "thermal_floor": floor,
-        "baseline": energy["baseline"],
         "phases_s": phases,
         "environment": env,
         "warnings": warnings,
     }
     write_json_atomic(output_dir / "result.json", result)
     return result
+
+
+def idle_baseline(cfg: ExperimentConfig, selection: Selection) -> dict[str, Any]:
+    """The idle baseline record (measured before the model loads), or why there is none."""
+    sampler = selection.sampler
+    if sampler is None:
+        return {"measured": False, "reason": "no energy sampler: a baseline would not be used"}
+    if not cfg.baseline.enabled:
+        return {"measured": False, "reason": "baseline.enabled is false"}
+    if not sampler.supports_baseline:
+        return {"measured": False, "reason": f"{sampler.method} has no idle power reading"}
+    log.info("idle baseline (%s, up to %g s)", cfg.baseline.strategy.value, cfg.baseline.duration_seconds)
+    baseline = obtain_baseline(cfg.baseline, sampler)
+    log.info("idle baseline: %.1f W (%s)", baseline["power_w"], baseline["source"])
+    return baseline
+
+
+def _energy(
+    selection: Selection,
+    reading: Any,
+    baseline: dict[str, Any],
+    tokens: dict[str, int],
+    settings: Any,
+    model_device: str,
+) -> dict[str, Any]:
+    """The result's energy block, with a note when GPUs were measured but the model ran elsewhere."""
+    if reading is None:
+        return unmeasured_block(selection, selection.summary().removeprefix("energy: "), baseline)
+    sampler = selection.sampler
+    assert sampler is not None
+    notes = sampler.notes()
+    gpu_measured = any(d.scope == "gpu" for d in reading.devices)
+    if gpu_measured and not model_device.startswith("cuda"):
+        notes.append(f"the model ran on {model_device}, but the energy measured is the GPUs' (idle or another load)")
+    return energy_block(selection, reading, baseline, tokens, settings, notes)
 
 
 class _phase:
@@ -143,17 +203,40 @@ def _cycle(prompts: list[Prompt], n: int) -> list[Prompt]:
     return [prompts[i % len(prompts)] for i in range(n)]
 
 
+def full_length(cfg: ExperimentConfig, prompts: list[Prompt]) -> list[Prompt]:
+    """The prompts set to generate exactly ``max_output_tokens`` (EOS cannot cut a warm-up short)."""
+    if cfg.max_output_tokens is None:
+        return prompts
+    return [
+        p if p.max_new_tokens is not None else dataclasses.replace(p, max_new_tokens=cfg.max_output_tokens)
+        for p in prompts
+    ]
+
+
 def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Prompt]) -> dict[str, Any]:
-    """Warm the engine on real prompts at the configured batch size and full output length."""
+    """Warm the engine on real prompts in full batches of the configured size, at full output length.
+
+    Fixed mode: ``n_warmup`` prompts, rounded up to whole batches. CV mode: see :func:`converge`.
+    """
     w = cfg.warmup
     if not w.enabled:
         return {"enabled": False}
     batch = getattr(engine, "batch_size", 1)
+    warm = full_length(cfg, prompts)
     if not w.convergence_detection:
-        if w.n_warmup:
-            engine.generate(_cycle(prompts, w.n_warmup))
-        return {"enabled": True, "mode": "fixed", "prompts": w.n_warmup}
-    return converge(lambda chunk: engine.generate(chunk), prompts, batch, cfg)
+        n = -(-w.n_warmup // batch) * batch if w.n_warmup else 0
+        if n:
+            engine.generate(_cycle(warm, n))
+        return {
+            "enabled": True,
+            "mode": "fixed",
+            "n_warmup": w.n_warmup,
+            "prompts": n,
+            "batches": n // batch,
+            "batch_size": batch,
+            "output_tokens_per_prompt": cfg.max_output_tokens,
+        }
+    return converge(lambda chunk: engine.generate(chunk), warm, batch, cfg)
 
 
 def converge(

@@ -1,0 +1,1 @@
+"""GPU telemetry during inference: NVML sampled at 10 Hz, throttle summary, 1 Hz timeseries.parquet."""
