@@ -114,19 +114,26 @@ class EnergySampler(ABC):
         """Close the open window now and return its reading."""
 
     def idle_power(self, duration_s: float) -> IdlePower:
-        """Idle power over ``duration_s``: one sample per consecutive window of ``IDLE_WINDOW_S``.
+        """Idle power over ``duration_s`` from consecutive equal windows of about ``IDLE_WINDOW_S``.
 
-        A window whose reading was dropped (counter wrap) gives no sample.
+        The power is the windows' total energy over their total time (each window's power is one
+        sample for the spread). A window whose reading was dropped (counter wrap) is left out.
         """
-        samples: list[float] = []
-        end = time.monotonic() + duration_s
-        while time.monotonic() < end:
+        n = max(1, round(duration_s / IDLE_WINDOW_S))
+        energies_j: list[float] = []
+        windows_s: list[float] = []
+        for _ in range(n):
             self.begin_window()
-            time.sleep(min(IDLE_WINDOW_S, max(0.0, end - time.monotonic())))
+            time.sleep(duration_s / n)
             reading = self.end_window()
             if reading.energy_j is not None and reading.window_s > 0:
-                samples.append(reading.energy_j / reading.window_s)
-        return IdlePower.from_samples(samples, duration_s)
+                energies_j.append(reading.energy_j)
+                windows_s.append(reading.window_s)
+        if not windows_s:
+            raise SamplerUnavailable("no idle power sample could be read")
+        samples_w = [e / t for e, t in zip(energies_j, windows_s)]
+        std = statistics.stdev(samples_w) if len(samples_w) > 1 else 0.0
+        return IdlePower(sum(energies_j) / sum(windows_s), std, len(samples_w), duration_s)
 
     def notes(self) -> list[str]:
         """Standing caveats of this source (not of one window), recorded with every reading."""

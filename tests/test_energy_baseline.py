@@ -1,0 +1,86 @@
+"""Idle baseline strategies (fresh, cached with TTL, validated with spot-checks) on the fake powercap tree."""
+
+from __future__ import annotations
+
+import json
+from dataclasses import replace
+
+import pytest
+
+from llem.config.schema import BaselineConfig, BaselineStrategy
+from llem.energy.baseline import cache_path, obtain_baseline
+from llem.energy.rapl import RaplSampler
+from llem.user_config import MeasurementSettings
+from tests.fakes.powercap import FakePowercap, default_zones
+
+IDLE_W = 42.0 + 7.5 + 20.0  # the counted zones of the default tree
+
+
+def tree(root, scale: float = 1.0) -> FakePowercap:
+    return FakePowercap(root, [replace(z, power_w=z.power_w * scale) for z in default_zones()])
+
+
+def sampler(root) -> RaplSampler:
+    return RaplSampler.open(MeasurementSettings(powercap_root=str(root)))
+
+
+def config(strategy: BaselineStrategy, **kw) -> BaselineConfig:
+    return BaselineConfig(duration_seconds=2.0, strategy=strategy, **kw)
+
+
+def test_fresh_measures_every_time(tmp_path):
+    with tree(tmp_path / "a"):
+        first = obtain_baseline(config(BaselineStrategy.fresh), sampler(tmp_path / "a"), tmp_path / "cache")
+    assert first["source"] == "measured" and first["cache_age_s"] is None
+    assert first["power_w"] == pytest.approx(IDLE_W, rel=0.01)
+    assert first["samples"] == 4 and first["duration_s"] == 2.0 and first["method"] == "rapl"
+    assert not (tmp_path / "cache").exists()  # fresh never caches
+
+
+def test_cached_reuses_until_the_ttl_expires(tmp_path):
+    cache = tmp_path / "cache"
+    cfg = config(BaselineStrategy.cached, cache_ttl_seconds=60.0)
+    with tree(tmp_path / "a"):
+        s = sampler(tmp_path / "a")
+        first = obtain_baseline(cfg, s, cache)
+        second = obtain_baseline(cfg, s, cache)
+        assert first["source"] == "measured (no cached baseline)"
+        assert second["source"] == "cache" and second["power_w"] == first["power_w"]
+        assert 0 <= second["cache_age_s"] < 60
+        path = cache_path(s, cache)
+        data = json.loads(path.read_text())
+        data["measured_at_unix_s"] -= 120  # older than the TTL
+        path.write_text(json.dumps(data))
+        third = obtain_baseline(cfg, s, cache)
+    assert third["source"].startswith("measured (cached baseline expired")
+
+
+def test_validated_spot_checks_and_remeasures_on_drift(tmp_path):
+    cache = tmp_path / "cache"
+    cfg = config(BaselineStrategy.validated, validation_interval=2, drift_threshold=0.10)
+    with tree(tmp_path / "a"):
+        first = obtain_baseline(cfg, sampler(tmp_path / "a"), cache)
+        assert first["source"].startswith("measured")
+        assert obtain_baseline(cfg, sampler(tmp_path / "a"), cache)["source"] == "cache"
+    # Same machine and zones, idle power 5 % higher: the spot-check passes and keeps the cache.
+    with tree(tmp_path / "b", scale=1.05):
+        checked = obtain_baseline(cfg, sampler(tmp_path / "b"), cache)
+    assert checked["source"].startswith("cache, spot-checked")
+    assert checked["spot_check"]["drift"] == pytest.approx(0.05, abs=0.01)
+    assert checked["power_w"] == first["power_w"]
+    # Idle power 50 % higher: two experiments later the spot-check drifts and the baseline is re-measured.
+    with tree(tmp_path / "c", scale=1.5):
+        assert obtain_baseline(cfg, sampler(tmp_path / "c"), cache)["source"] == "cache"
+        drifted = obtain_baseline(cfg, sampler(tmp_path / "c"), cache)
+        assert drifted["source"].startswith("re-measured: spot-check drifted")
+        assert drifted["power_w"] == pytest.approx(1.5 * IDLE_W, rel=0.01)
+        after = obtain_baseline(cfg, sampler(tmp_path / "c"), cache)
+    assert after["source"] == "cache" and after["power_w"] == drifted["power_w"]
+
+
+def test_cache_is_keyed_by_devices(tmp_path):
+    with tree(tmp_path / "a"):
+        s = sampler(tmp_path / "a")
+    other = sampler(tmp_path / "a")
+    other.zones = other.zones[:1]
+    assert cache_path(s, tmp_path) != cache_path(other, tmp_path)
