@@ -11,6 +11,7 @@ from omegaconf import OmegaConf
 
 from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.overrides import CONFIG_GROUPS, group_options, override_args, precheck_cli
+from llem.config.schema import JOB_ONLY_SECTIONS
 from llem.config.store import register_configs
 
 register_configs()
@@ -20,6 +21,8 @@ def composed(*overrides: str):
     with initialize_config_module(config_module="llem.conf", version_base="1.3"):
         cfg = compose("config", overrides=list(overrides))
     data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
+    for section in JOB_ONLY_SECTIONS:
+        data.pop(section)
     return load_experiment(data)
 
 

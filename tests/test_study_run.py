@@ -195,7 +195,15 @@ def test_ctrl_c_marks_the_study_interrupted(tiny_model_path, tmp_path):
     proc.send_signal(signal.SIGINT)
     proc.communicate(timeout=120)
     assert proc.returncode == 130
-    assert manifest_of(only_study_dir(out))["status"] == "interrupted"
+    folder = only_study_dir(out)
+    assert manifest_of(folder)["status"] == "interrupted"
+    for status_file in folder.glob("*/status.json"):  # no worker outlives the study
+        worker = json.loads(status_file.read_text()).get("worker") or {}
+        if worker.get("pid"):
+            assert (
+                not Path(f"/proc/{worker['pid']}").exists()
+                or "zombie" in Path(f"/proc/{worker['pid']}/status").read_text()
+            )
 
 
 def test_dry_run_prints_the_plan_with_memory_estimates(tiny_model_path, tmp_path):
@@ -218,3 +226,44 @@ def test_circuit_breaker_probe_resumes_after_a_success(tmp_path):
     assert [breaker.record(False), breaker.record(False), breaker.record(False)] == ["continue", "probe", "abort"]
     assert CircuitBreaker(threshold=0, cooldown_s=1).record(False) == "continue"
     assert CircuitBreaker(threshold=1, cooldown_s=1).record(False) == "abort"
+
+
+def test_runners_and_timeouts_reach_every_job(tiny_model_path, tmp_path):
+    study = write_study(
+        tmp_path,
+        experiments=[{}, {"dataset": {"n_prompts": 200}, "max_output_tokens": 200}],
+        runners={"transformers": "inline"},
+        study_execution={"n_cycles": 1, "experiment_order": "sequential", "experiment_timeout_seconds": 8},
+    )
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--runner", "process", cwd=tmp_path)
+    assert proc.returncode == 1
+    folder = only_study_dir(tmp_path / "out")
+    runs = manifest_of(folder)["runs"]
+    assert [r["status"] for r in runs] == ["completed", "failed"]
+    assert runs[1]["error"].startswith("ExperimentTimeout: the worker was stopped after the experiment timeout of 8 s")
+    for run in runs:  # --runner beats the file's runners:, and the timeout travels with it
+        runner = json.loads((folder / run["job_dir"] / "experiment.json").read_text())["runner"]
+        assert (runner["kind"], runner["source"], runner["experiment_timeout_seconds"]) == ("process", "runner.kind", 8)
+
+
+def test_the_files_runners_apply_when_no_flag_is_given(tiny_model_path, tmp_path):
+    study = write_study(tmp_path, runners={"pytorch": "inline"}, experiments=[{}], study_execution={"n_cycles": 1})
+    proc = llem("run", str(study), "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (job,) = only_study_dir(tmp_path / "out").glob("0000_*")
+    assert json.loads((job / "experiment.json").read_text())["runner"]["kind"] == "inline"
+    assert not (job / "worker.log").exists()
+
+
+def test_an_invalid_runner_in_a_study_is_a_clear_error(tmp_path):
+    study = write_study(tmp_path, runners={"vllm": "podman"}, experiments=[{}])
+    proc = llem("run", str(study), "--dry-run", cwd=tmp_path)
+    assert proc.returncode == 2 and "runners.vllm: invalid runner 'podman'" in proc.stderr
+    assert "Traceback" not in proc.stderr
+
+
+def test_study_keys_in_an_experiment_file_say_what_is_missing(tmp_path):
+    study = write_study(tmp_path, study_execution={"n_cycles": 1})
+    proc = llem("plan", str(study), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "name and study_execution belong to a study" in proc.stderr and "experiments: [{}]" in proc.stderr

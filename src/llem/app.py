@@ -19,15 +19,20 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from llem.config.load import config_hash, load_experiment, to_dict
+from llem.config.load import build, config_hash, load_experiment, to_dict
 from llem.config.overrides import precheck_cli
+from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
-from llem.errors import LlemError
+from llem.errors import JobFailed, LlemError
 from llem.results.io import write_json_atomic
+from llem.runners import choose_runner, measure_job
+from llem.user_config import load_user_config, results_dir
 
 log = logging.getLogger("llem")
 
 register_configs()
+# ${llem_results_dir:} in conf/config.yaml: the user config's output.results_dir, else outputs
+OmegaConf.register_new_resolver("llem_results_dir", lambda: str(results_dir()), replace=True)
 
 
 def utc_now() -> str:
@@ -65,10 +70,13 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     try:
         data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         study_run = data.pop("study_run", None)  # a study job's place in its study
+        settings = build(RunnerConfig, data.pop("runner"))
         if study_run:
             status.write(study_run=study_run)
         explicit = _decoder_keys_set_on_command_line(list(hc.overrides.task))
         experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
+        runner = choose_runner(experiment.engine.value, settings.kind)
+        status.write(runner=runner.describe())
         write_json_atomic(
             output_dir / "experiment.json",
             {
@@ -77,31 +85,25 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
                 "overrides": list(hc.overrides.task),
                 "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
                 "study_run": study_run,
+                "runner": {**to_dict(settings), "kind": runner.kind, "image": runner.image, "source": runner.source},
             },
         )
-        from llem.measure import measure  # heavy imports only once the config is valid
-
-        result = measure(experiment, output_dir)
+        result, worker = measure_job(
+            experiment, output_dir, settings, runner, on_start=lambda pid: status.write(worker={"pid": pid})
+        )
     except KeyboardInterrupt:
         status.write(status="interrupted", finished_at=utc_now(), exit_reason="interrupted (Ctrl-C)")
         raise
     except Exception as err:  # recorded for the user; never lost in a sweep
-        user_error = isinstance(err, LlemError)
-        status.write(
-            status="failed",
-            finished_at=utc_now(),
-            error_type=type(err).__name__,
-            message=str(err),
-            exit_reason="invalid configuration" if getattr(err, "exit_code", 1) == 2 else "error",
-            traceback=None if user_error else traceback.format_exc(),
-        )
-        log.error("%s: %s", type(err).__name__, err)
+        fields = _failure(err)
+        status.write(status="failed", finished_at=utc_now(), **fields)
+        log.error("%s: %s", fields["error_type"], err)
         if hc.mode == RunMode.MULTIRUN:
             return None  # the sweep goes on; the sweep report exits non-zero at the end
-        if not user_error:
+        if fields["traceback"]:
             log.error("the traceback is in %s", status.path)
         sys.exit(getattr(err, "exit_code", 1))
-    status.write(status="completed", finished_at=utc_now(), exit_reason="completed")
+    status.write(status="completed", finished_at=utc_now(), exit_reason="completed", worker=worker)
     headline = _headline(result)
     log.info(
         "done: %d output tokens in %.2f s = %.1f tokens/s; TTFT p50 %s; results in %s",
@@ -112,6 +114,24 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         output_dir,
     )
     return headline
+
+
+def _failure(err: Exception) -> dict[str, Any]:
+    """The ``status.json`` fields of a failed job: error type, message, exit reason, traceback."""
+    if isinstance(err, JobFailed):  # reported by the worker or its supervisor
+        return {
+            "error_type": err.error_type,
+            "message": str(err),
+            "exit_reason": err.exit_reason,
+            "traceback": err.traceback,
+            "worker": err.worker,
+        }
+    return {
+        "error_type": type(err).__name__,
+        "message": str(err),
+        "exit_reason": "invalid configuration" if getattr(err, "exit_code", 1) == 2 else "error",
+        "traceback": None if isinstance(err, LlemError) else traceback.format_exc(),
+    }
 
 
 def _ms(seconds: float | None) -> str:
@@ -134,6 +154,11 @@ def task(cfg: DictConfig) -> dict[str, Any] | None:
 
 def main() -> None:
     """``python -m llem``: check the command line's overrides, then hand over to Hydra."""
+    try:
+        load_user_config()  # a broken user config: one clear message before Hydra starts
+    except LlemError as err:
+        print(f"llem: {err}", file=sys.stderr)
+        sys.exit(err.exit_code)
     problem = precheck_cli(sys.argv[1:])
     if problem:
         print(f"llem: {problem}", file=sys.stderr)

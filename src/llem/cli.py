@@ -65,6 +65,7 @@ def _run(args: argparse.Namespace) -> int:
         dry_run=args.dry_run,
         no_lock=args.no_lock,
         verbose=args.verbose,
+        runner=args.runner,
         overrides=args.overrides,
     )
     return run_study(Path(args.file), options, Console(quiet=args.quiet))
@@ -115,6 +116,7 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--resume", action="store_true", help="resume the newest unfinished run of this study")
     run.add_argument("--resume-dir", metavar="PATH", help="resume the study in PATH")
     run.add_argument("--no-lock", action="store_true", help="do not lock the GPUs against other studies")
+    run.add_argument("--runner", metavar="RUNNER", help="process | inline | docker | docker:<image> for every engine")
     run.add_argument("--output", metavar="DIR", help="parent folder of the study folder (default outputs/<name>)")
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.add_argument("-v", "--verbose", action="store_true", help="print the Hydra command it launches")

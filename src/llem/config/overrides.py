@@ -15,6 +15,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from llem.config.fields import check_path_value, suggest
+from llem.config.schema import JobConfig
 
 # Hydra flags that take a value (the value is not an override).
 _FLAGS_WITH_VALUE = {
@@ -83,7 +84,7 @@ def _check_group_choice(group: str, values: list[object]) -> str | None:
 
 def _check_field(key: str, values: list[object]) -> str | None:
     for value in values:
-        issues = check_path_value(key, value)
+        issues = check_path_value(key, value, JobConfig)
         if issues:
             return str(issues[0])
     return None

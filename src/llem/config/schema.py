@@ -454,8 +454,36 @@ class StudyRunInfo:
     experiment_id: str = ""
 
 
-@dataclass
-class StudyJobConfig(ExperimentConfig):
-    """A study job: the experiment plus its place in the study."""
+class DeviceIsolation(str, Enum):
+    """What to do about other processes found on the job's GPUs before measuring."""
 
+    off = "off"
+    warn = "warn"
+    error = "error"
+
+
+@dataclass
+class RunnerConfig:
+    """How a job's measurement runs; recorded with the job, never part of what is measured."""
+
+    # process (a fresh worker process; `local` is its other name) | inline (in the task process,
+    # for debugging) | docker | docker:<image>; None = $LLEM_RUNNER_<ENGINE>, the user config, process
+    kind: Optional[str] = None
+    # stop the measurement after this many seconds (the worker's whole process group); None = no limit
+    experiment_timeout_seconds: Optional[float] = None
+    # stop a worker that writes no output for this many seconds; None = never
+    silence_timeout_seconds: Optional[float] = None
+    # other processes on the job's GPUs before measuring: off | warn (recorded) | error
+    device_isolation: DeviceIsolation = DeviceIsolation.warn
+
+
+@dataclass
+class JobConfig(ExperimentConfig):
+    """What Hydra composes for one job: the experiment, how it runs, and its place in a study."""
+
+    runner: RunnerConfig = field(default_factory=RunnerConfig)
     study_run: Optional[StudyRunInfo] = None
+
+
+# Sections of a job that are not part of the experiment (never hashed, never in experiment files).
+JOB_ONLY_SECTIONS = ("runner", "study_run")

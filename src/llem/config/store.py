@@ -8,11 +8,9 @@ from __future__ import annotations
 
 from hydra.core.config_store import ConfigStore
 
-from llem.config.schema import ExperimentConfig, StudyJobConfig
+from llem.config.schema import JobConfig
 
 
 def register_configs() -> None:
-    """Store the experiment schema (``llem_schema``) and the study job schema (``llem_study_schema``)."""
-    store = ConfigStore.instance()
-    store.store(name="llem_schema", node=ExperimentConfig)
-    store.store(name="llem_study_schema", node=StudyJobConfig)
+    """Store the job schema (``llem_schema``): the experiment, its runner, its place in a study."""
+    ConfigStore.instance().store(name="llem_schema", node=JobConfig)

@@ -16,11 +16,13 @@ from hydra.errors import HydraException
 from llem.config.load import deep_merge, group_option_values
 from llem.errors import ConfigError
 from llem.results.io import read_json, write_json_atomic
+from llem.runners import runner_problem
 from llem.study.encode import quote
 from llem.study.execute import Execution
 from llem.study.expand import Assignment, nest, route
 from llem.study.plan import StudyPlan, plan_study
-from llem.study.spec import ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
+from llem.study.spec import ENGINE_NAMES, ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
+from llem.user_config import load_user_config, results_dir
 
 # What each profile implies at study level (its experiment fields come from conf/profile/).
 PROFILE_CYCLES = {"quick": 1, "publication": 5}
@@ -44,6 +46,7 @@ class RunOptions:
     dry_run: bool = False
     no_lock: bool = False
     verbose: bool = False
+    runner: str | None = None
     overrides: list[str] = field(default_factory=list)
 
 
@@ -53,6 +56,12 @@ def load_spec(path: Path) -> tuple[StudySpec, bool]:
     if is_study(data):
         return parse_study(data, path), True
     runners = data.pop("runners", None)
+    misplaced = [key for key in ("name", "study_execution") if key in data]
+    if misplaced:
+        raise ConfigError(
+            f"{path}: {' and '.join(misplaced)} belong to a study, but the file has no sweep: or experiments:, "
+            "so it reads as one experiment. Add experiments: [{}] (or a sweep:), or remove them"
+        )
     study = {"name": path.stem, "experiments": [data]}
     if runners is not None:
         study["runners"] = runners
@@ -60,9 +69,10 @@ def load_spec(path: Path) -> tuple[StudySpec, bool]:
 
 
 def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
-    """Command-line overrides: experiment fields (nested, applied to every experiment) and
-    Hydra options (``hydra/launcher=...``, ``hydra.launcher.x=...``) passed through as written."""
-    hydra_options = [o for o in overrides if o.lstrip("+~").startswith("hydra")]
+    """Command-line overrides: experiment fields (nested, applied to every experiment) and job
+    options (``hydra/launcher=...``, ``hydra.launcher.x=...``, ``runner.kind=...``) passed through
+    to every job as written."""
+    hydra_options = [o for o in overrides if o.lstrip("+~").startswith(("hydra", "runner."))]
     fields = [o for o in overrides if o not in hydra_options]
     try:
         parsed = OverridesParser.create().parse_overrides(fields)
@@ -95,13 +105,16 @@ def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, E
 
 
 def execution_settings(spec: StudySpec, options: RunOptions) -> Execution:
-    e = spec.execution
+    e, defaults = spec.execution, load_user_config().execution
     settings = Execution(
-        experiment_gap_seconds=e.experiment_gap_seconds or 0.0,
-        cycle_gap_seconds=e.cycle_gap_seconds or 0.0,
+        experiment_gap_seconds=_first_set(e.experiment_gap_seconds, defaults.experiment_gap_seconds, 0.0),
+        cycle_gap_seconds=_first_set(e.cycle_gap_seconds, defaults.cycle_gap_seconds, 0.0),
         max_consecutive_failures=e.max_consecutive_failures,
         circuit_breaker_cooldown_seconds=e.circuit_breaker_cooldown_seconds,
         wall_clock_timeout_hours=options.timeout_hours or e.wall_clock_timeout_hours,
+        experiment_timeout_seconds=e.experiment_timeout_seconds,
+        silence_timeout_seconds=e.silence_timeout_seconds,
+        runners=_explicit_runners(spec, options),
     )
     if options.no_gaps:
         settings.experiment_gap_seconds = settings.cycle_gap_seconds = 0.0
@@ -112,11 +125,26 @@ def execution_settings(spec: StudySpec, options: RunOptions) -> Execution:
     return settings
 
 
+def _first_set(*values: float | None) -> float:
+    return next(v for v in values if v is not None)
+
+
+def _explicit_runners(spec: StudySpec, options: RunOptions) -> dict[str, str]:
+    """Engine -> runner from ``--runner`` (every engine) or the file's ``runners:``; the job applies
+    ``$LLEM_RUNNER_<ENGINE>`` above these and the user config below them."""
+    if options.runner:
+        problem = runner_problem(options.runner)
+        if problem:
+            raise ConfigError(f"--runner: {problem}")
+        return dict.fromkeys(ENGINE_NAMES, options.runner)
+    return dict(spec.runners)
+
+
 def study_folder(plan: StudyPlan, options: RunOptions, source: Path) -> tuple[Path, bool]:
     """``(folder, resuming)``: the resume folder, or a new timestamped one."""
     if options.resume_dir:
         return options.resume_dir, True
-    root = options.output or Path("outputs") / plan.name
+    root = options.output or results_dir() / plan.name
     if options.resume:
         candidates = sorted(
             (p.parent for p in root.glob("*/manifest.json") if read_json(p).get("status") != "completed"),

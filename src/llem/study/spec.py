@@ -18,6 +18,7 @@ from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
+from llem.runners import runner_problem
 
 
 class ExperimentOrder(str, Enum):
@@ -50,6 +51,10 @@ class StudyExecution:
     circuit_breaker_cooldown_seconds: float = 60.0
     # hard limit for the whole study, hours; None = no limit
     wall_clock_timeout_hours: Optional[float] = None
+    # limit of each run's measurement, seconds (its worker is stopped); None = no limit
+    experiment_timeout_seconds: Optional[float] = None
+    # stop a run whose worker writes no output for this long, seconds; None = never
+    silence_timeout_seconds: Optional[float] = None
 
 
 # Keys that describe the study, not an experiment.
@@ -156,6 +161,13 @@ def parse_study(data: Mapping[str, Any], path: Path | None = None) -> StudySpec:
     runners = data.get("runners") or {}
     if not isinstance(runners, Mapping):
         raise ConfigError(f"{where}: runners must map engine names to local | docker | docker:<image>")
+    runners = {ENGINE_ALIASES.get(str(k), str(k)): v for k, v in runners.items()}
+    for engine, runner in runners.items():
+        if engine not in ENGINE_NAMES:
+            raise ConfigError(f"{where}: runners.{engine}: unknown engine{suggest(engine, ENGINE_NAMES)}")
+        problem = runner_problem(runner)
+        if problem:
+            raise ConfigError(f"{where}: runners.{engine}: {problem}")
     name = data.get("name") or (path.stem if path else "study")
     return StudySpec(
         path=path,
@@ -164,5 +176,5 @@ def parse_study(data: Mapping[str, Any], path: Path | None = None) -> StudySpec:
         sweep=dict(sweep),
         experiments=[dict(e) for e in experiments],
         execution=_execution(data.get("study_execution"), where),
-        runners={str(k): str(v) for k, v in runners.items()},
+        runners=runners,
     )

@@ -1,0 +1,65 @@
+"""The measurement worker: ``python -m llem.worker JOB_DIR`` measures the job described there.
+
+It reads ``JOB_DIR/experiment.json`` (written by the task app), runs :func:`llem.measure.measure`,
+which writes ``result.json``, and exits 0. On failure it writes ``worker_error.json`` (error type,
+message, traceback for unexpected errors) and exits with the error's code. A fresh process per
+job: no CUDA state, loaded model or environment change survives into the next job.
+"""
+
+from __future__ import annotations
+
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from llem.config.load import load_experiment
+from llem.errors import LlemError
+from llem.results.io import read_json, write_json_atomic
+
+log = logging.getLogger("llem.worker")
+
+ERROR_FILE = "worker_error.json"
+
+
+def run(job_dir: Path) -> int:
+    """Measure the job in ``job_dir``; returns the exit code."""
+    try:
+        experiment = load_experiment(read_json(job_dir / "experiment.json")["config"])
+        from llem.measure import measure  # torch and the engine load only here
+
+        measure(experiment, job_dir)
+    except LlemError as err:
+        log.error("%s: %s", type(err).__name__, err)
+        _write_error(job_dir, err, None)
+        return err.exit_code
+    except Exception as err:  # reported in full: the parent records it in status.json
+        log.exception("measurement failed")
+        _write_error(job_dir, err, traceback.format_exc())
+        return 1
+    return 0
+
+
+def _write_error(job_dir: Path, err: BaseException, trace: str | None) -> None:
+    write_json_atomic(
+        job_dir / ERROR_FILE,
+        {
+            "error_type": type(err).__name__,
+            "message": str(err),
+            "exit_code": getattr(err, "exit_code", 1),
+            "traceback": trace,
+        },
+    )
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = sys.argv[1:] if argv is None else argv
+    if len(args) != 1:
+        print("usage: python -m llem.worker JOB_DIR", file=sys.stderr)
+        sys.exit(2)
+    logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    sys.exit(run(Path(args[0])))
+
+
+if __name__ == "__main__":
+    main()
