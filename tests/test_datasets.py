@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import json
+import os
 import subprocess
 import sys
 from collections import Counter
@@ -403,3 +404,18 @@ def test_import_stays_light() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def test_aienergyscore_fails_fast_when_the_hub_is_unreachable(tmp_path: Path) -> None:
+    """No half-minute of retries: an unreachable hub means the local cache or a clear error."""
+    code = (
+        "from llem.datasets import aienergyscore\n"
+        "try:\n"
+        "    aienergyscore.load()\n"
+        "except Exception as err:\n"
+        "    print(type(err).__name__, err)\n"
+    )
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HOME": str(tmp_path)}  # port 9: nothing listens
+    env.pop("HF_HUB_OFFLINE", None)
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=60).stdout
+    assert out.startswith("DatasetError") and "hub is unreachable" in out and "dataset.source=builtin" in out

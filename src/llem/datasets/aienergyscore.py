@@ -2,8 +2,12 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import sys
 from collections.abc import Callable
 from typing import Any
+from urllib.parse import urlparse
 
 from llem.datasets import jsonl
 from llem.datasets.prompt import Prompt
@@ -27,7 +31,9 @@ def load(
     column is ``prompt_field`` or detected like a JSON-lines field; a ``source`` column labels groups.
     """
     hub_id = hub_id or HUB_ID
+    unreachable = False
     if load_dataset is None:
+        unreachable = go_offline_unless_hub_reachable()
         try:
             from datasets import load_dataset
         except ImportError as err:
@@ -38,8 +44,13 @@ def load(
     try:
         table = load_dataset(hub_id, split=SPLIT)
     except Exception as err:  # offline mode, no network, hub errors: all leave the user the same choices
+        why = (
+            "the Hugging Face hub is unreachable from here and the dataset is not in the local cache"
+            if unreachable
+            else f"{type(err).__name__}: {err}"
+        )
         raise DatasetError(
-            f"cannot load the AI Energy Score prompts ({hub_id}): {type(err).__name__}: {err}. "
+            f"cannot load the AI Energy Score prompts ({hub_id}): {why}. "
             f"Check the network and the Hugging Face hub, or use {OFFLINE}"
         ) from err
     where = f"{hub_id} (split {SPLIT})"
@@ -49,3 +60,26 @@ def load(
     if not prompts:
         raise DatasetError(f"dataset {where} holds no prompts; use {OFFLINE}")
     return prompts
+
+
+def hub_reachable(timeout_s: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hugging Face hub (``$HF_ENDPOINT``) opens within ``timeout_s``."""
+    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
+    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
+    try:
+        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout_s).close()
+    except OSError:
+        return False
+    return True
+
+
+def go_offline_unless_hub_reachable() -> bool:
+    """Use only the local cache when the hub cannot be reached, instead of retrying for half a minute;
+    True when it switched to offline mode.
+
+    Takes effect when ``datasets`` is not imported yet (it reads ``HF_HUB_OFFLINE`` on import).
+    """
+    if os.environ.get("HF_HUB_OFFLINE") or "datasets" in sys.modules or hub_reachable():
+        return False
+    os.environ["HF_HUB_OFFLINE"] = "1"
+    return True
