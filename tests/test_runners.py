@@ -201,3 +201,34 @@ def test_invalid_runner_exits_2(tiny_model_path, tmp_path):
     proc = run_llem(tmp_path, "runner.kind=dockr", "hydra.run.dir=run")
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "runner.kind: invalid runner 'dockr'" in proc.stderr
+
+
+def test_a_killed_supervisor_takes_its_worker_and_the_workers_children_along(tmp_path):
+    """SIGKILL of the task process (a killed study) must not leave a worker holding a GPU."""
+    pids = tmp_path / "pids"
+    worker = (
+        "import os, subprocess, sys, time\n"
+        "from llem.worker import stop_with_the_supervisor\n"
+        "stop_with_the_supervisor()\n"
+        "child = subprocess.Popen([sys.executable, '-c', 'import time; time.sleep(60)'])\n"
+        f"open({str(pids)!r}, 'w').write(f'{{os.getpid()}} {{child.pid}}')\n"
+        "time.sleep(60)\n"
+    )
+    supervisor = (
+        "import os, sys\n"
+        "from pathlib import Path\n"
+        "from llem.runners.supervise import Supervisor\n"
+        "os.environ['LLEM_SUPERVISOR_PID'] = str(os.getpid())\n"
+        f"Supervisor([sys.executable, '-c', {worker!r}], Path({str(tmp_path / 'log')!r}), echo=None).run()\n"
+    )
+    parent = subprocess.Popen([sys.executable, "-c", supervisor])
+    deadline = time.monotonic() + 60
+    while not (pids.exists() and pids.read_text()) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    worker_pid, child_pid = map(int, pids.read_text().split())
+    parent.kill()
+    parent.wait()
+    deadline = time.monotonic() + 10
+    while (alive(worker_pid) or alive(child_pid)) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not alive(worker_pid) and not alive(child_pid)

@@ -8,7 +8,10 @@ job: no CUDA state, loaded model or environment change survives into the next jo
 
 from __future__ import annotations
 
+import ctypes
 import logging
+import os
+import signal
 import sys
 import traceback
 from pathlib import Path
@@ -52,11 +55,35 @@ def _write_error(job_dir: Path, err: BaseException, trace: str | None) -> None:
     )
 
 
+# prctl(2) option: the signal this process gets when its parent dies.
+PR_SET_PDEATHSIG = 1
+
+
+def stop_with_the_supervisor() -> None:
+    """Die with everything the worker started when its supervisor dies or stops it.
+
+    SIGTERM (sent by the supervisor, or by the kernel when the supervisor dies, even by SIGKILL)
+    kills the worker's whole process group at once: engine children included, nothing outlives a
+    killed study to hold a GPU. Linux only; elsewhere the supervisor's own group kill remains.
+    """
+    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgrp(), signal.SIGKILL))
+    try:
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)
+    except (OSError, AttributeError):
+        return
+    supervisor = os.environ.get("LLEM_SUPERVISOR_PID")
+    if supervisor and os.getppid() != int(supervisor):  # it died before prctl took effect
+        os.killpg(os.getpgrp(), signal.SIGKILL)
+
+
 def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     if len(args) != 1:
         print("usage: python -m llem.worker JOB_DIR", file=sys.stderr)
         sys.exit(2)
+    if os.environ.get("LLEM_SUPERVISOR_PID"):  # started by llem's supervisor, in a group of its own
+        stop_with_the_supervisor()
     logging.basicConfig(level=logging.INFO, stream=sys.stderr, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     sys.exit(run(Path(args[0])))
 

@@ -18,7 +18,7 @@ def worker_command(job_dir: Path) -> list[str]:
 
 def run_process(job_dir: Path, settings: RunnerConfig, on_start: Callable[[int], None] | None = None) -> WorkerExit:
     """Spawn the worker for ``job_dir`` and supervise it; its output goes to ``worker.log``."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LLEM_SUPERVISOR_PID": str(os.getpid())}
     return Supervisor(
         worker_command(job_dir),
         job_dir / "worker.log",
