@@ -15,7 +15,7 @@ from typing import Any
 
 from llem.energy.base import SamplerUnavailable
 
-NVML_FIX = "install the NVIDIA driver, or choose another energy_sampler"
+NVML_FIX = "install the NVIDIA driver"
 
 
 @dataclass

@@ -25,7 +25,7 @@ SUBZONE = re.compile(r"intel-rapl:(\d+):(\d+)$")
 PERMISSION_FIX = (
     "energy_uj is readable by root only since Linux 5.10: run as root, make it readable "
     "(sudo chmod a+r /sys/class/powercap/intel-rapl:*/energy_uj /sys/class/powercap/intel-rapl:*/*/energy_uj), "
-    "or choose another energy_sampler"
+    "or point measurement.powercap_root at a readable copy"
 )
 
 

@@ -55,10 +55,10 @@ def select_sampler(choice: SamplerChoice | None, settings: MeasurementSettings) 
         try:
             return Selection(choice.value, SAMPLERS[choice.value].open(settings))
         except SamplerUnavailable as err:
-            fix = f"{err.fix}; " if err.fix else ""
+            fix = f"{err.fix}, or set" if err.fix else "set"
             raise EnergySamplerError(
-                f"energy_sampler={choice.value}: {err.reason}; {fix}energy_sampler=auto uses the best available "
-                "source, energy_sampler=null measures throughput only"
+                f"energy_sampler={choice.value}: {err.reason}; {fix} energy_sampler=auto (the best source available) "
+                "or energy_sampler=null (throughput only)"
             ) from err
     unavailable = {}
     for cls in AUTO_ORDER:

@@ -7,6 +7,7 @@ synchronisation to itself (the engine synchronises before the window opens and c
 
 from __future__ import annotations
 
+import logging
 import os
 import time
 from typing import Any
@@ -34,6 +35,7 @@ class ZeusSampler(EnergySampler):
 
     @classmethod
     def open(cls, settings: MeasurementSettings) -> ZeusSampler:
+        logging.getLogger("zeus").setLevel(logging.WARNING)  # its INFO lines would crowd the console
         try:
             from zeus.monitor import ZeusMonitor
         except ImportError as err:
