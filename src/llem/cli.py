@@ -4,10 +4,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 
 from rich.console import Console
+from rich.markup import escape
 from rich.table import Table
 
 from llem.errors import LlemError
@@ -25,7 +27,7 @@ def _models(args: argparse.Namespace) -> int:
         return 0
     table = Table(title="built-in models")
     for column in ("alias", "ready", "description", "path"):
-        table.add_column(column)
+        table.add_column(column, overflow="fold")
     for alias, description, ready, path in model_status():
         table.add_row(
             alias, "yes" if ready else "no", description, str(path) if ready else f"llem models prepare {alias}"
@@ -82,6 +84,56 @@ def _summarize(args: argparse.Namespace) -> int:
     return 0
 
 
+def _config(args: argparse.Namespace) -> int:
+    from llem import machine
+    from llem.paths import cache_dir
+    from llem.user_config import effective_settings, results_dir, user_config_path
+
+    console = Console()
+    path = user_config_path()
+    settings = _table("settings", "key", "value", "source")
+    settings.caption = f"user config: {path}" + ("" if path.exists() else " (none: defaults apply)")
+    for key, value, source in effective_settings():
+        settings.add_row(key, escape("-" if value is None else str(value)), escape(source))
+    settings.add_row(
+        "(llem cache)", str(cache_dir()), "$LLEM_CACHE_DIR" if "LLEM_CACHE_DIR" in os.environ else "default"
+    )
+    settings.add_row("(results)", str(results_dir()), "output.results_dir or ./outputs")
+    console.print(settings)
+    samplers = machine.energy_samplers()
+    chosen = next((p.name for p in samplers if p.available), None)
+    for title, probes in (
+        ("engines", machine.engines()),
+        (f"energy samplers (auto chooses: {chosen or 'none, energy not measured'})", samplers),
+        ("GPUs", machine.gpus()),
+        ("cluster and containers", [machine.slurm(), machine.docker()]),
+    ):
+        table = _table(title, "name", "available", "detail")
+        for probe in probes:
+            table.add_row(probe.name, "yes" if probe.available else "no", escape(probe.detail))
+        console.print(table)
+    if args.verbose:
+        from llem.environment import snapshot
+
+        env = snapshot()
+        table = _table("environment", "item", "value")
+        for key in ("python", "platform", "cpu_model", "cpu_count_logical", "memory_total_mb", "cuda_version"):
+            table.add_row(key, str(env[key]))
+        table.add_row("CUDA_VISIBLE_DEVICES", str(env["cuda_visible_devices"]))
+        for package, found in sorted(env["packages"].items()):
+            table.add_row(package, found)
+        console.print(table)
+    return 0
+
+
+def _table(title: str, *columns: str) -> Table:
+    table = Table(title=title, title_justify="left")
+    table.add_column(columns[0], no_wrap=True)
+    for column in columns[1:]:
+        table.add_column(column, overflow="fold")
+    return table
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="llem",
@@ -121,6 +173,10 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("-q", "--quiet", action="store_true", help="print only errors")
     run.add_argument("-v", "--verbose", action="store_true", help="print the Hydra command it launches")
     run.set_defaults(handler=_run)
+
+    config = sub.add_parser("config", help="effective settings, engines, energy samplers, GPUs, Slurm, Docker")
+    config.add_argument("-v", "--verbose", action="store_true", help="also the environment and package versions")
+    config.set_defaults(handler=_config)
 
     summarize = sub.add_parser("summarize", help="write a study's summary tables (partial studies too)")
     summarize.add_argument("study_dir", help="the study folder, e.g. outputs/<study>/<time>")

@@ -1,0 +1,110 @@
+"""Benchmark: a one-run study through ``llem run`` with the process runner, against a bare loop.
+
+Each round runs ``llem run`` on a one-experiment file in a fresh process (planning, Hydra, the
+task app, a spawned worker that loads the model and measures it), then a bare batched
+``model.generate`` loop in this process on the same model, prompts, batch size and settings.
+Prints per round and as medians:
+
+- throughput: the worker's measured output tokens/s over the bare loop's (goal >= 0.97);
+- fixed per-job overhead: the study's wall time minus the worker's timed phases (model load,
+  prompts, warm-up, baseline, inference, FLOPs...), i.e. process start-up, imports, planning,
+  Hydra and file writing (goal < 3 s).
+
+    python benchmarks/process_runner.py [--model smollm2-135m] [--rounds 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import yaml
+from throughput_vs_bare import bare_throughput, experiment
+
+from llem.datasets import load_prompts
+from llem.models import resolve_model
+
+
+def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
+    """Wall seconds of ``llem run`` on a one-experiment file, and the run's result."""
+    spec = folder / "experiment.yaml"
+    spec.write_text(
+        yaml.safe_dump(
+            {
+                "model": cfg_args.model,
+                "dtype": cfg_args.dtype,
+                "max_output_tokens": cfg_args.max_output_tokens,
+                "dataset": {"n_prompts": cfg_args.n_prompts},
+                "decoder": {"preset": "deterministic"},
+                "warmup": {"n_warmup": cfg_args.batch_size, "thermal_floor_seconds": 0.0},
+                "transformers": {"batch_size": cfg_args.batch_size},
+                "energy_sampler": None,
+            }
+        )
+    )
+    out = folder / "out"
+    start = time.perf_counter()
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem.cli", "run", str(spec), "--output", str(out), "--runner", "process", "-q"],
+        capture_output=True,
+        text=True,
+    )
+    wall_s = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise SystemExit(f"llem run failed:\n{proc.stderr}")
+    (result_file,) = out.glob("*/*/result.json")
+    return wall_s, json.loads(result_file.read_text())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n-prompts", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-output-tokens", type=int, default=32)
+    args = parser.parse_args()
+
+    import torch
+    from transformers import AutoModelForCausalLM, AutoTokenizer
+
+    cfg = experiment(args)
+    path = resolve_model(cfg.model)
+    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
+    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
+    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype.value)).eval()
+    texts = [p.text for p in load_prompts(cfg.dataset, random_seed=cfg.random_seed, tokenizer=tokenizer)]
+
+    ratios, overheads = [], []
+    with tempfile.TemporaryDirectory() as tmp:
+        for i in range(args.rounds):
+            folder = Path(tmp) / f"round{i}"
+            folder.mkdir()
+            wall_s, result = one_run_study(args, folder)
+            timed_s = sum(result["phases_s"].values())
+            bare_tps = bare_throughput(cfg, model, tokenizer, texts)
+            llem_tps = result["throughput"]["output_tokens_per_s"]
+            ratios.append(llem_tps / bare_tps)
+            overheads.append(wall_s - timed_s)
+            print(
+                f"round {i + 1}: worker {llem_tps:8.1f} tok/s   bare {bare_tps:8.1f} tok/s   "
+                f"ratio {ratios[-1]:.3f}   study {wall_s:5.2f} s - timed phases {timed_s:5.2f} s "
+                f"= overhead {overheads[-1]:.2f} s"
+            )
+    print(
+        f"median over {args.rounds} rounds (model {args.model}, {args.dtype}, batch {args.batch_size}, "
+        f"{args.n_prompts} prompts, {args.max_output_tokens} new tokens, greedy): "
+        f"throughput worker/bare {statistics.median(ratios):.3f} (goal >= 0.97), "
+        f"fixed per-job overhead {statistics.median(overheads):.2f} s (goal < 3 s)"
+    )
+
+
+if __name__ == "__main__":
+    main()
