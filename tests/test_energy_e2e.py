@@ -235,6 +235,7 @@ def test_on_a_machine_without_energy_counters(tiny_model_path, tmp_path):
         assert energy["method"] == "codecarbon-estimate" and energy["measured"] is False
         assert "an estimate, not a measurement" in lines[0]
         assert energy["energy_j"] > 0 and any(w.startswith("estimate only") for w in energy["warnings"])
+        assert "gpu" not in energy["scope"]  # no GPU here (an installed amdsmi must not fake one)
     else:
         assert energy["method"] == "none" and energy["energy_j"] is None and energy["measured"] is False
         assert lines[0].startswith("energy: not measured: no energy source here")

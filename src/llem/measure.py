@@ -54,10 +54,10 @@ def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
     on_gpu = bool(env["gpus"])
     settings = load_user_config().measurement
 
+    engine = create_engine(cfg)
     selection = select_sampler(cfg.energy_sampler, settings)
     log.info(selection.summary())
     sampler = selection.sampler
-    engine = create_engine(cfg)
     try:
         with _phase(phases, "baseline"):
             baseline = idle_baseline(cfg, selection)
