@@ -146,6 +146,20 @@ def test_auto_chooses_zeus_first_and_zeus_reads_the_simulated_counter(tiny_model
         assert_within_1pct(energy["per_device_j"][label], sc.energy_between_j(i, start, end))
 
 
+@pytest.mark.skipif(importlib.util.find_spec("zeus") is None, reason="the zeus extra is not installed")
+def test_zeus_polls_power_on_a_gpu_without_counter(tiny_model_path, tmp_path):
+    # A Pascal GPU whose power reading refreshes every 20 ms, as real ones do (Zeus keeps changed values only).
+    sc, env = scenario(tmp_path, [{**P100, "power_update_s": 0.02}])
+    proc, result = llem(tmp_path, *WORK, "energy_sampler=zeus", env=env)
+    assert proc.returncode == 0, proc.stderr
+    energy = result["energy"]
+    assert energy["method"] == "zeus-power-polling"
+    start, end = window(result)
+    known = sc.energy_between_j(0, start, end)
+    # Zeus integrates only the samples inside the window, each up to 20 ms old: 2 %, not 1 %.
+    assert abs(energy["energy_j"] - known) <= 0.02 * known, (energy["energy_j"], known)
+
+
 def test_auto_falls_back_to_rapl_and_explains_why(tiny_model_path, tmp_path):
     _, env = scenario(tmp_path, [H100], init_error="library_not_found")
     env["LLEM_POWERCAP_ROOT"] = str(tmp_path / "powercap")

@@ -91,3 +91,7 @@ class ZeusSampler(EnergySampler):
         for i, energy_j in (m.dram_energy or {}).items():
             add(f"dram{i}", "dram", energy_j, f"zeus-dram{i}", None)
         return EnergyReading(self.method, True, self._start_s, end_s, devices, None, warnings)
+
+    def close(self) -> None:
+        if self.monitor.power_monitor is not None:  # the polling processes of counter-less GPUs
+            self.monitor.power_monitor.stop()

@@ -3,10 +3,11 @@
 A scenario (JSON, path in ``$LLEM_FAKE_NVML``) lists devices. Each device draws ``idle_w`` before
 ``load_after_s`` and after ``load_until_s`` (seconds from the scenario's ``epoch_unix_s``) and
 ``loaded_w`` between, plus a sine ripple of amplitude ``idle_ripple_w`` / ``ripple_w`` and period
-``ripple_period_s``. Its energy counter is the exact integral of that power in mJ from the epoch,
-plus ``counter_offset_mj``, updated every ``counter_update_s`` (0: continuously) and wrapping
-modulo ``counter_wrap_mj`` when set. Tests integrate the same functions over a recorded window to
-get the known total. Nothing here knows about llem.
+``ripple_period_s``; its power reading refreshes every ``power_update_s`` (0: continuously). Its
+energy counter is the exact integral of that power in mJ from the epoch, plus
+``counter_offset_mj``, updated every ``counter_update_s`` (0: continuously) and wrapping modulo
+``counter_wrap_mj`` when set. Tests integrate the same functions over a recorded window to get the
+known total. Nothing here knows about llem.
 """
 
 from __future__ import annotations
@@ -35,6 +36,7 @@ class FakeDevice:
     counter_offset_mj: int = 48_213_507_000  # energy since driver load at the epoch
     counter_wrap_mj: int | None = None
     counter_update_s: float = 0.0
+    power_update_s: float = 0.0  # the power reading refreshes this often (0: continuously)
     idle_w: float = 70.0
     loaded_w: float = 450.0
     idle_ripple_w: float = 1.5
@@ -56,6 +58,12 @@ class FakeDevice:
 
     def loaded(self, tau: float) -> bool:
         return self.load_after_s <= tau < self.load_until_s
+
+    def reported_power_w(self, tau: float) -> float:
+        """What ``nvmlDeviceGetPowerUsage`` shows: the power at the last refresh."""
+        if self.power_update_s:
+            tau = math.floor(tau / self.power_update_s) * self.power_update_s
+        return self.power_w(tau)
 
     def power_w(self, tau: float) -> float:
         base, amp = (self.loaded_w, self.ripple_w) if self.loaded(tau) else (self.idle_w, self.idle_ripple_w)

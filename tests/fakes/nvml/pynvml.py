@@ -243,7 +243,7 @@ def nvmlDeviceGetTotalEnergyConsumption(handle: _Handle) -> int:
 
 def nvmlDeviceGetPowerUsage(handle: _Handle) -> int:
     """mW."""
-    return int(round(_whole_gpu(handle).power_w(_tau()) * 1000.0))
+    return int(round(_whole_gpu(handle).reported_power_w(_tau()) * 1000.0))
 
 
 def nvmlDeviceGetEnforcedPowerLimit(handle: _Handle) -> int:
