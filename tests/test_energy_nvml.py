@@ -161,3 +161,14 @@ def test_unavailable_nvml_gives_a_short_reason(monkeypatch, tmp_path, env, extra
         monkeypatch.setenv(key, value)
     with pytest.raises(SamplerUnavailable, match=reason):
         NvmlSampler.open(MeasurementSettings())
+
+
+def test_environment_gpu_facts_follow_cuda_visible_devices(monkeypatch, tmp_path):
+    from llem.environment import _add_nvml_facts
+
+    install_fake_nvml(monkeypatch, tmp_path, [H100, {**A100, "persistence": False, "power_limit_w": 400.0}])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    gpus = [{"index": 0}]
+    _add_nvml_facts(gpus)
+    assert gpus[0]["uuid"] == A100["uuid"] and gpus[0]["nvml_index"] == 1
+    assert gpus[0]["power_limit_w"] == 400.0 and gpus[0]["persistence_mode"] is False

@@ -75,23 +75,28 @@ def gpu_facts() -> list[dict[str, Any]]:
 
 
 def _add_nvml_facts(gpus: list[dict[str, Any]]) -> None:
-    """Driver version and power limit from NVML, when the library loads."""
-    try:
-        import pynvml
+    """Driver, UUID, power limit and persistence mode from NVML, matched through ``CUDA_VISIBLE_DEVICES``."""
+    from llem.energy.base import SamplerUnavailable
+    from llem.energy.devices import init_nvml, visible_gpus
 
-        pynvml.nvmlInit()
-    except Exception:  # NVML missing or unusable: the torch facts stand alone
+    try:
+        nvml = init_nvml()
+    except SamplerUnavailable:  # NVML missing or unusable: the torch facts stand alone
         return
     try:
-        driver = pynvml.nvmlSystemGetDriverVersion()
+        driver = nvml.nvmlSystemGetDriverVersion()
+        by_index = {g.cuda_index: g for g in visible_gpus(nvml)}
         for gpu in gpus:
-            handle = pynvml.nvmlDeviceGetHandleByIndex(gpu["index"])
-            gpu["driver"] = driver
-            gpu["power_limit_w"] = pynvml.nvmlDeviceGetEnforcedPowerLimit(handle) / 1000.0
-    except Exception:  # partial NVML support on some devices: keep what was read
+            found = by_index.get(gpu["index"])
+            if found is None:
+                continue
+            gpu.update(driver=driver, uuid=found.uuid, mig_uuid=found.mig_uuid, nvml_index=found.nvml_index)
+            gpu["power_limit_w"] = nvml.nvmlDeviceGetEnforcedPowerLimit(found.handle) / 1000.0
+            gpu["persistence_mode"] = nvml.nvmlDeviceGetPersistenceMode(found.handle) == nvml.NVML_FEATURE_ENABLED
+    except (SamplerUnavailable, nvml.NVMLError):  # partial NVML support on some devices: keep what was read
         pass
     finally:
-        pynvml.nvmlShutdown()
+        nvml.nvmlShutdown()
 
 
 def snapshot() -> dict[str, Any]:
