@@ -74,8 +74,8 @@ class CodecarbonSampler(EnergySampler):
         self._start_s = time.time()
 
     def end_window(self) -> EnergyReading:
+        end_s = time.time()  # the window closes here; stop() then books the span up to now
         emissions_kg = self._tracker.stop()
-        end_s = time.time()
         data = self._tracker.final_emissions_data
         devices = []
         for label, scope, kwh in (
