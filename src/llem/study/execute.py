@@ -2,7 +2,8 @@
 
 Called by llem's sweeper on the submitting machine. Each launch is a batch of runs (one run at a
 time by default, for strict order and energy isolation); after each batch the runs' own
-``status.json`` files decide what happened, and ``manifest.json`` is rewritten.
+``status.json`` files decide what happened, and ``manifest.json`` is rewritten. Where a job wrote no
+verdict of its own (killed by Slurm), the launcher's :class:`SchedulerReport` gives the reason.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Any
 
 from rich.console import Console
 
+from llem.errors import LlemError
 from llem.results.io import read_json
 from llem.study.encode import encode_override
 from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
@@ -35,6 +37,17 @@ class Execution:
     max_consecutive_failures: int = 10
     circuit_breaker_cooldown_seconds: float = 60.0
     wall_clock_timeout_hours: float | None = None
+
+
+class LaunchError(LlemError):
+    """The launcher could not start a batch (no Slurm on this machine, sbatch refused the job)."""
+
+
+@dataclass
+class SchedulerReport:
+    """What a launcher returns for a job that ended without returning: killed, cancelled, timed out."""
+
+    reason: str
 
 
 class CircuitBreaker:
@@ -77,11 +90,12 @@ def job_overrides(run: dict[str, Any], plan: dict[str, Any], common: list[str], 
     return [*common, *run["overrides"], *place, encode_override("hydra.sweep.subdir", job_dir)]
 
 
-def _outcome(job_path: Path) -> tuple[str, str | None, dict[str, Any] | None]:
-    """``(status, error, headline)`` of a finished job, from the files it wrote."""
+def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None, dict[str, Any] | None]:
+    """``(status, error, headline)`` of a finished job, from the files it wrote; ``killed`` is the
+    scheduler's reason where the job was stopped from outside."""
     status_file = job_path / "status.json"
     if not status_file.exists():
-        return FAILED, "the job wrote no status.json (killed before it started?)", None
+        return FAILED, killed or "the job wrote no status.json (killed before it started?)", None
     status = read_json(status_file)
     if status.get("status") == COMPLETED and (job_path / "result.json").exists():
         result = read_json(job_path / "result.json")
@@ -93,8 +107,31 @@ def _outcome(job_path: Path) -> tuple[str, str | None, dict[str, Any] | None]:
         }
         return COMPLETED, None, headline
     if status.get("status") == "running":
-        return FAILED, "the job stopped without finishing (killed?)", None
+        return FAILED, killed or "the job stopped without finishing (killed?)", None
     return status.get("status", FAILED), f"{status.get('error_type')}: {status.get('message')}", None
+
+
+def _killed_reasons(returned: Sequence[Any], n: int) -> list[str | None]:
+    """Per job of a batch, the scheduler's reason if the launcher reported one."""
+    if len(returned) != n:
+        return [None] * n
+    return [r.reason if isinstance(r, SchedulerReport) else None for r in returned]
+
+
+def _adopt_finished(manifest: Manifest, study_dir: Path, positions: list[int]) -> list[int]:
+    """Runs launched earlier that finished unseen (a Slurm job outlives a killed ``llem run``) are
+    recorded as completed, not run again; returns the positions still to run."""
+    left = []
+    for position in positions:
+        entry = manifest.run(position)
+        if entry["status"] in (RUNNING, INTERRUPTED):
+            status, _, headline = _outcome(study_dir / entry["job_dir"])
+            if status == COMPLETED:
+                result_path = f"{entry['job_dir']}/result.json"
+                manifest.update(position, status=COMPLETED, error=None, headline=headline, result_path=result_path)
+                continue
+        left.append(position)
+    return left
 
 
 def _archive_previous_attempt(job_path: Path, attempt: int) -> None:
@@ -114,7 +151,7 @@ def execute(
 ) -> Manifest:
     """Run every unfinished run of ``plan``; returns the final manifest."""
     manifest = Manifest.open(study_dir, plan)
-    pending = manifest.unfinished()
+    pending = _adopt_finished(manifest, study_dir, manifest.unfinished())
     runs = {run["position"]: run for run in plan["runs"]}
     breaker = CircuitBreaker(settings.max_consecutive_failures, settings.circuit_breaker_cooldown_seconds, sleep)
     deadline = (
@@ -148,12 +185,20 @@ def execute(
                     _archive_previous_attempt(study_dir / entry["job_dir"], attempt - 1)
                 manifest.update(position, status=RUNNING, attempts=attempt, started_at=utc_now(), error=None)
                 jobs.append(job_overrides(runs[position], plan, common, entry["job_dir"]))
-            launch(jobs, job_index)
+            try:
+                killed = _killed_reasons(launch(jobs, job_index), len(batch))
+            except LaunchError as err:
+                log.error("%s", err)
+                for position in batch:
+                    manifest.run(position).update(status=FAILED, error=str(err), finished_at=utc_now())
+                _skip(manifest, pending, f"not launched: {err}")
+                manifest.set_status("launch_failed")
+                return manifest
             job_index += len(jobs)
             verdict = "continue"
-            for position in batch:
+            for position, reason in zip(batch, killed):
                 entry = manifest.run(position)
-                status, error, headline = _outcome(study_dir / entry["job_dir"])
+                status, error, headline = _outcome(study_dir / entry["job_dir"], reason)
                 result_path = f"{entry['job_dir']}/result.json" if status == COMPLETED else None
                 manifest.update(
                     position,

@@ -23,6 +23,7 @@ from llem.study.launch import (
 from llem.study.locks import device_locks, visible_devices
 from llem.study.plan import StudyPlan
 from llem.study.report import final_panel, print_plan, print_skipped
+from llem.study.submitit_jobs import selects_slurm
 from llem.study.vram import estimate_bytes, local_gpu_bytes, local_model_config
 
 
@@ -47,6 +48,7 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     if options.dry_run:
         print_plan(plan, console, memory=memory_column(plan))
         return 0
+    slurm = selects_slurm(split_overrides(options.overrides)[1])  # jobs run on other hosts; sbatch is here
     folder, resuming = study_folder(plan, options, path)
     if resuming:
         check_drift(folder, plan)
@@ -59,7 +61,6 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     if options.verbose:
         console.print(f"launching: {command}")
     console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}")
-    slurm = any("submitit_slurm" in option for option in hydra_options)  # jobs run on other hosts
     locks = nullcontext() if options.no_lock or slurm else device_locks(visible_devices())
     try:
         with locks:
