@@ -160,6 +160,18 @@ def test_zeus_polls_power_on_a_gpu_without_counter(tiny_model_path, tmp_path):
     assert abs(energy["energy_j"] - known) <= 0.02 * known, (energy["energy_j"], known)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("zeus") is None, reason="the zeus extra is not installed")
+def test_auto_passes_zeus_over_on_a_gpu_without_counter(tiny_model_path, tmp_path):
+    sc, env = scenario(tmp_path, [{**P100, "power_update_s": 0.02}])
+    proc, result = llem(tmp_path, *WORK, env=env)
+    assert proc.returncode == 0, proc.stderr
+    energy = result["energy"]
+    assert energy["method"] == "nvml-power-integration" and energy["sampler"]["chosen"] == "nvml"
+    assert "busy-loops a CPU core" in energy["sampler"]["unavailable"]["zeus"]
+    start, end = window(result)
+    assert_within_1pct(energy["energy_j"], sc.energy_between_j(0, start, end))
+
+
 def test_auto_falls_back_to_rapl_and_explains_why(tiny_model_path, tmp_path):
     _, env = scenario(tmp_path, [H100], init_error="library_not_found")
     env["LLEM_POWERCAP_ROOT"] = str(tmp_path / "powercap")

@@ -1,8 +1,8 @@
 """Every study example of the reference runs end to end on the tiny model (1 cycle, tiny sizes).
 
-Runs that cannot work on this machine (vLLM and TensorRT-LLM engines, bitsandbytes without CUDA)
-fail and are recorded with their reason; all the others complete. torch.compile is switched off
-with TORCHDYNAMO_DISABLE so compile variants run in seconds (the compile call itself still runs).
+Runs that cannot work on this machine (vLLM and TensorRT-LLM engines, a docker runner without a daemon,
+bitsandbytes without CUDA) fail and are recorded with their reason; all the others complete. torch.compile is
+switched off with TORCHDYNAMO_DISABLE so compile variants run in seconds (the compile call itself still runs).
 """
 
 from __future__ import annotations
@@ -31,6 +31,8 @@ TINY = [
 ]
 # Reasons a run may fail on a CPU-only machine without vLLM or TensorRT-LLM.
 EXPECTED_FAILURES = (
+    "no Docker daemon is reachable",  # examples that run vllm or tensorrt with runners: docker
+    "the docker command is not installed",
     "needs the 'vllm' package",
     "needs the 'tensorrt_llm' package",
     "needs bitsandbytes",

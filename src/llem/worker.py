@@ -32,8 +32,7 @@ def run(job_dir: Path) -> int:
         from llem.measure import measure  # torch and the engine load only here
 
         measure(experiment, job_dir)
-    except LlemError as err:
-        log.error("%s: %s", type(err).__name__, err)
+    except LlemError as err:  # the task app reports it (once) from worker_error.json
         _write_error(job_dir, err, None)
         return err.exit_code
     except Exception as err:  # reported in full: the parent records it in status.json

@@ -139,5 +139,9 @@ class EnergySampler(ABC):
         """Standing caveats of this source (not of one window), recorded with every reading."""
         return []
 
+    def auto_skip_reason(self) -> str | None:
+        """Why ``auto`` should pass this open source over for the next one, or None to use it."""
+        return None
+
     def close(self) -> None:  # noqa: B027 (most sources hold nothing to release)
         """Release the source."""

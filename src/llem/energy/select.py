@@ -63,7 +63,13 @@ def select_sampler(choice: SamplerChoice | None, settings: MeasurementSettings) 
     unavailable = {}
     for cls in AUTO_ORDER:
         try:
-            return Selection("auto", cls.open(settings), unavailable)
+            sampler = cls.open(settings)
         except SamplerUnavailable as err:
             unavailable[cls.name] = err.reason
+            continue
+        skip = sampler.auto_skip_reason()
+        if skip is None:
+            return Selection("auto", sampler, unavailable)
+        sampler.close()
+        unavailable[cls.name] = skip
     return Selection("auto", None, unavailable)

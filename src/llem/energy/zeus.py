@@ -59,6 +59,14 @@ class ZeusSampler(EnergySampler):
             raise SamplerUnavailable(f"Zeus: ZeusMonitor could not start ({err})") from err
         return cls(monitor, gpus)
 
+    def auto_skip_reason(self) -> str | None:
+        """Zeus polls counter-less GPUs with a zero sleep (its update period starts at min(0.0, ...)
+        in zeus 0.16), busying a CPU core and slowing the measured run: llem's own 10 Hz polling
+        is the better source there. ``energy_sampler=zeus`` still uses it."""
+        if self.method == "zeus-power-polling":
+            return "Zeus: no GPU energy counter, and Zeus's power polling busy-loops a CPU core"
+        return None
+
     def identities(self) -> list[str]:
         return [g.uuid for g in self.gpus] + [f"zeus-cpu{i}" for i in self.monitor.cpu_indices]
 
