@@ -26,6 +26,7 @@ from llem.config.store import register_configs
 from llem.errors import JobFailed, LlemError
 from llem.results.io import write_json_atomic
 from llem.runners import choose_runner, measure_job
+from llem.runners.isolation import check_devices
 from llem.user_config import load_user_config, results_dir
 
 log = logging.getLogger("llem")
@@ -77,6 +78,9 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
         runner = choose_runner(experiment.engine.value, settings.kind)
         status.write(runner=runner.describe())
+        isolation = check_devices(settings.device_isolation)
+        for line in isolation.warnings():
+            log.warning("device isolation: %s", line)
         write_json_atomic(
             output_dir / "experiment.json",
             {
@@ -86,10 +90,16 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
                 "choices": {k: v for k, v in hc.runtime.choices.items() if not k.startswith("hydra")},
                 "study_run": study_run,
                 "runner": {**to_dict(settings), "kind": runner.kind, "image": runner.image, "source": runner.source},
+                "device_isolation": isolation.record(),
             },
         )
         result, worker = measure_job(
-            experiment, output_dir, settings, runner, on_start=lambda pid: status.write(worker={"pid": pid})
+            experiment,
+            output_dir,
+            settings,
+            runner,
+            on_start=lambda pid: status.write(worker={"pid": pid}),
+            prior_warnings=isolation.warnings(),
         )
     except KeyboardInterrupt:
         status.write(status="interrupted", finished_at=utc_now(), exit_reason="interrupted (Ctrl-C)")

@@ -42,12 +42,16 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def measure(cfg: ExperimentConfig, output_dir: Path) -> dict[str, Any]:
-    """Run the measurement of ``cfg``, write ``output_dir/result.json`` and return the result."""
+def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None = None) -> dict[str, Any]:
+    """Run the measurement of ``cfg``, write ``output_dir/result.json`` and return the result.
+
+    ``prior_warnings`` (e.g. other processes found on the GPUs before the job started) are recorded
+    with the measurement's own warnings.
+    """
     import transformers
 
     output_dir.mkdir(parents=True, exist_ok=True)
-    warnings: list[str] = []
+    warnings: list[str] = list(prior_warnings or [])
     phases: dict[str, float] = {}
     started_at = utc_now()
     env = environment.snapshot()

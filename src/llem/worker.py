@@ -28,10 +28,11 @@ ERROR_FILE = "worker_error.json"
 def run(job_dir: Path) -> int:
     """Measure the job in ``job_dir``; returns the exit code."""
     try:
-        experiment = load_experiment(read_json(job_dir / "experiment.json")["config"])
+        job = read_json(job_dir / "experiment.json")
+        experiment = load_experiment(job["config"])
         from llem.measure import measure  # torch and the engine load only here
 
-        measure(experiment, job_dir)
+        measure(experiment, job_dir, (job.get("device_isolation") or {}).get("warnings"))
     except LlemError as err:  # the task app reports it (once) from worker_error.json
         _write_error(job_dir, err, None)
         return err.exit_code

@@ -75,10 +75,12 @@ def measure_job(
     settings: RunnerConfig,
     choice: RunnerChoice,
     on_start: Callable[[int], None] | None = None,
+    prior_warnings: list[str] | None = None,
 ) -> tuple[dict[str, Any], dict[str, Any] | None]:
     """Measure ``experiment`` (already written to ``job_dir/experiment.json``) with the chosen runner.
 
-    ``on_start`` gets the worker's pid when one starts. Returns the result and the worker's exit
+    ``on_start`` gets the worker's pid when one starts; ``prior_warnings`` go into the result (a
+    worker reads them from ``experiment.json``). Returns the result and the worker's exit
     facts (None inline); raises
     :class:`llem.errors.JobFailed` or another :class:`LlemError` when there is no result."""
     if choice.kind == "inline":
@@ -87,7 +89,7 @@ def measure_job(
             log.warning("runner inline does not enforce %s: use runner.kind=process", ", ".join(limits))
         from llem.measure import measure
 
-        return measure(experiment, job_dir), None
+        return measure(experiment, job_dir, prior_warnings), None
     from llem.runners.outcome import read_outcome
 
     if choice.kind == "docker":

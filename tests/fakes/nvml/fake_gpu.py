@@ -55,6 +55,8 @@ class FakeDevice:
     persistence: bool = True
     power_limit_w: float = 700.0
     mig: list[str] = field(default_factory=list)  # MIG instance UUIDs carved from this GPU
+    # compute processes holding a context on this GPU: [{"pid": ..., "used_memory_mb": ...}]
+    processes: list[dict[str, float]] = field(default_factory=list)
 
     def loaded(self, tau: float) -> bool:
         return self.load_after_s <= tau < self.load_until_s

@@ -306,6 +306,21 @@ def nvmlDeviceGetPersistenceMode(handle: _Handle) -> int:
     return NVML_FEATURE_ENABLED if _device(handle).persistence else NVML_FEATURE_DISABLED
 
 
+@dataclass
+class c_nvmlProcessInfo_t:
+    pid: int
+    usedGpuMemory: int | None  # bytes
+    gpuInstanceId: int = 0xFFFFFFFF
+    computeInstanceId: int = 0xFFFFFFFF
+
+
 def nvmlDeviceGetComputeRunningProcesses(handle: _Handle) -> list[Any]:
+    return [
+        c_nvmlProcessInfo_t(int(p["pid"]), int(p["used_memory_mb"] * 2**20) if "used_memory_mb" in p else None)
+        for p in _device(handle).processes
+    ]
+
+
+def nvmlDeviceGetGraphicsRunningProcesses(handle: _Handle) -> list[Any]:
     _device(handle)
     return []
