@@ -1,4 +1,4 @@
-"""Project sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`.
+"""Project sessions: `nox -s tests`, `nox -s lint`, `nox -s bench`, `nox -s slurm`.
 
 Sessions run in the environment that invokes nox (install it first: see README), so the CPU
 build of torch installed there is the one tested; nox never downloads a CUDA build.
@@ -14,8 +14,15 @@ nox.options.default_venv_backend = "none"
 
 @nox.session
 def tests(session: nox.Session) -> None:
-    """The test suite (GPU-marked tests skip without CUDA)."""
+    """The test suite (GPU-marked tests skip without CUDA; the Slurm test runs where Slurm is
+    installed and nox runs as root, or installs it first with LLEM_TEST_SLURM=1, as CI does)."""
     session.run("python", "-m", "pytest", "-q", *session.posargs)
+
+
+@nox.session
+def slurm(session: nox.Session) -> None:
+    """Only the Slurm tests, on a single-node cluster they start (root; installs Slurm when missing)."""
+    session.run("python", "-m", "pytest", "-q", "tests/test_slurm.py", *session.posargs, env={"LLEM_TEST_SLURM": "1"})
 
 
 @nox.session

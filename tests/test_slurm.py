@@ -128,13 +128,31 @@ def write_status(job_dir: Path, status: str) -> None:
 def test_scheduler_reason_recorded_for_jobs_without_a_verdict(tmp_path):
     def launch(jobs, first_index):
         write_status(tmp_path / "0000_e0_c0", "running")  # killed mid-run; 0001 never started
-        return [SchedulerReport("stopped by Slurm: TIMEOUT (job 7_0)"), SchedulerReport("stopped by Slurm: NODE_FAIL")]
+        return [
+            SchedulerReport("stopped by Slurm: TIMEOUT (TimeLimit); job 7_0"),
+            SchedulerReport("stopped by Slurm: NODE_FAIL"),
+        ]
 
     manifest = execute(launch, plan_of(2), tmp_path, [], Execution(), max_batch_size=None)
     runs = manifest.data["runs"]
     assert [r["status"] for r in runs] == ["failed", "failed"]
-    assert runs[0]["error"] == "stopped by Slurm: TIMEOUT (job 7_0)" and "NODE_FAIL" in runs[1]["error"]
+    assert runs[0]["error"] == "stopped by Slurm: TIMEOUT (TimeLimit); job 7_0" and "NODE_FAIL" in runs[1]["error"]
     assert manifest.data["status"] == "completed"  # the study ran to its end; the runs say what failed
+
+
+def test_submitit_time_limit_warning_reads_as_a_timeout(tmp_path):
+    """Slurm's USR2 warning before the time limit makes submitit raise inside the job, which llem
+    records as the job's own error (seen on the test cluster with ``hydra.launcher.timeout_min=1``)."""
+
+    def launch(jobs, first_index):
+        status = {"status": "failed", "error_type": "UncompletedJobError"}
+        status["message"] = "Job not requeued because: timed-out too many times."
+        (tmp_path / "0000_e0_c0").mkdir()
+        (tmp_path / "0000_e0_c0" / "status.json").write_text(json.dumps(status))
+        return [None]
+
+    run = execute(launch, plan_of(1), tmp_path, [], Execution()).run(0)
+    assert run["status"] == "failed" and run["error"].startswith("stopped by Slurm: TIMEOUT (the time limit was near")
 
 
 def test_launch_error_stops_the_study_with_its_message(tmp_path):
@@ -226,7 +244,7 @@ def first_running_job() -> str:
 
 
 @pytest.mark.slurm
-def test_study_on_slurm(tiny_model_path, slurm_cluster, tmp_path):
+def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
     """One array of three runs (one fails in llem), then a resume whose job Slurm cancels, then a
     resume that completes it; the completed runs are never run again."""
     jsonl = tmp_path / "prompts.jsonl"
@@ -267,7 +285,7 @@ def test_study_on_slurm(tiny_model_path, slurm_cluster, tmp_path):
     assert resumed.returncode == 1, out
     runs = manifest_of(folder)["runs"]
     assert [r["status"] for r in runs] == ["completed", "failed", "completed"]
-    assert runs[1]["attempts"] == 2 and runs[1]["error"].startswith(f"stopped by Slurm: CANCELLED (job {job_id}")
+    assert runs[1]["attempts"] == 2 and runs[1]["error"].startswith(f"stopped by Slurm: CANCELLED; job {job_id}; ***")
     assert f"*** JOB {job_id} ON {slurm_cluster.host} CANCELLED AT" in runs[1]["error"]
     assert "Traceback" not in out
 
@@ -281,5 +299,7 @@ def test_study_on_slurm(tiny_model_path, slurm_cluster, tmp_path):
         assert (folder / manifest["runs"][position]["job_dir"] / "result.json").stat().st_mtime_ns == stamp
     summary = (folder / "summary.csv").read_text().splitlines()
     assert len(summary) == 4 and all(",completed," in line for line in summary[1:])
+    states = submitit_jobs.squeue_states([*tasks, "999999"])  # the array's tasks, and a job Slurm never had
+    assert [states[t] for t in tasks] == ["COMPLETED"] * 3 and states["999999"].startswith("ENDED (state unknown")
     submitted = sorted((folder / ".submitit").glob("*/*_submission.sh"))
     assert "#SBATCH --exclusive" in submitted[-1].read_text() and "--gpus-per-node=1" in submitted[-1].read_text()

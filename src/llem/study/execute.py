@@ -108,7 +108,10 @@ def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None
         return COMPLETED, None, headline
     if status.get("status") == "running":
         return FAILED, killed or "the job stopped without finishing (killed?)", None
-    return status.get("status", FAILED), f"{status.get('error_type')}: {status.get('message')}", None
+    error = f"{status.get('error_type')}: {status.get('message')}"
+    if status.get("error_type") == "UncompletedJobError" and "timed-out" in str(status.get("message")):
+        error = f"stopped by Slurm: TIMEOUT (the time limit was near; submitit: {status.get('message')})"
+    return status.get("status", FAILED), error, None
 
 
 def _killed_reasons(returned: Sequence[Any], n: int) -> list[str | None]:

@@ -29,9 +29,10 @@ from llem.study.execute import LaunchError, SchedulerReport
 
 log = logging.getLogger("llem.study")
 
-# Slurm job states after which a job never runs again (a requeued job goes back to PENDING).
+# Slurm job states after which a job never runs again (a requeued job goes back to PENDING), and
+# llem's ENDED for a job that Slurm no longer lists and whose state sacct cannot tell.
 ENDED = {"BOOT_FAIL", "CANCELLED", "COMPLETED", "DEADLINE", "FAILED", "NODE_FAIL", "OUT_OF_MEMORY", "PREEMPTED"}
-ENDED |= {"TIMEOUT", "REVOKED", "SPECIAL_EXIT"}
+ENDED |= {"TIMEOUT", "REVOKED", "SPECIAL_EXIT", "ENDED"}
 # How long a job that Slurm calls ended may take to show its result file (shared file systems lag).
 RESULT_GRACE_S = 15.0
 # squeue is asked every POLL_MIN_S at first, then less often, never less than every POLL_MAX_S.
@@ -46,10 +47,11 @@ def is_submitit_launcher(launcher: Any) -> bool:
     return type(launcher).__module__.startswith("hydra_plugins.hydra_submitit_launcher")
 
 
-def selects_slurm(hydra_options: Sequence[str]) -> bool:
-    """Whether ``llem run``'s Hydra options pick a Slurm launcher (``submitit_slurm`` or a preset built
-    on it, such as ``slurm_gpu``): its jobs then run on other machines. Raises ConfigError when the
-    options do not compose, or when they pick Slurm and this machine cannot submit to it."""
+def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> bool:
+    """Whether these Hydra options pick a Slurm launcher (``submitit_slurm`` or a preset built on it,
+    such as ``slurm_gpu``) for ``config_name`` (``study``: ``llem run``; ``config``: ``python -m llem``):
+    its jobs then run on other machines. Raises ConfigError when the options do not compose, or when
+    they pick Slurm and this machine cannot submit to it."""
     chosen = [o.split("=", 1)[1] for o in hydra_options if o.lstrip("+").startswith("hydra/launcher=")]
     if not chosen:
         return False
@@ -61,7 +63,7 @@ def selects_slurm(hydra_options: Sequence[str]) -> bool:
     register_configs()
     try:
         with initialize_config_module("llem.conf", version_base="1.3"):
-            cfg = compose("study", overrides=list(hydra_options), return_hydra_config=True)
+            cfg = compose(config_name, overrides=list(hydra_options), return_hydra_config=True)
     except HydraException as err:
         raise ConfigError(f"{' '.join(hydra_options)}: {err}") from err
     if not str(cfg.hydra.launcher._target_).endswith(".SlurmLauncher"):
@@ -186,10 +188,10 @@ def _sacct_state(job_id: str) -> str:
         out = subprocess.run(command, capture_output=True, text=True, timeout=60)
     except (OSError, subprocess.TimeoutExpired):
         return "ENDED (state unknown: no longer in squeue, sacct unavailable)"
-    lines = out.stdout.split()
+    lines = out.stdout.strip().splitlines()
     if out.returncode != 0 or not lines:
         return "ENDED (state unknown: no longer in squeue, sacct unavailable)"
-    state = lines[0]
+    state = lines[0].strip()  # e.g. "CANCELLED by 1000"
     return state if state.split()[0] in ENDED else f"ENDED ({state})"
 
 
@@ -206,7 +208,7 @@ def collect(job: Any, state: str | None) -> Any:
     kill = KILL_LINE.findall(job.stderr() or "")
     detail = f"; {kill[-1]}" if kill else ""
     scheduler = "Slurm" if type(job).__name__ == "SlurmJob" else "submitit"
-    return SchedulerReport(f"stopped by {scheduler}: {state or 'state unknown'} ({where}{detail})")
+    return SchedulerReport(f"stopped by {scheduler}: {state or 'state unknown'}; {where}{detail}")
 
 
 def _last_lines(text: str, n: int = 3) -> str:
