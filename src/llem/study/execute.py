@@ -12,7 +12,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -37,6 +37,19 @@ class Execution:
     max_consecutive_failures: int = 10
     circuit_breaker_cooldown_seconds: float = 60.0
     wall_clock_timeout_hours: float | None = None
+    experiment_timeout_seconds: float | None = None
+    silence_timeout_seconds: float | None = None
+    # engine -> runner named by `llem run --runner` or the file's runners: (None: the job decides)
+    runners: dict[str, str] = field(default_factory=dict)
+
+    def runner_overrides(self, engine: str) -> list[str]:
+        """The ``runner.*`` overrides of a run of ``engine``."""
+        values = {
+            "kind": self.runners.get(engine),
+            "experiment_timeout_seconds": self.experiment_timeout_seconds,
+            "silence_timeout_seconds": self.silence_timeout_seconds,
+        }
+        return [encode_override(f"runner.{key}", value) for key, value in values.items() if value is not None]
 
 
 class LaunchError(LlemError):
@@ -77,8 +90,11 @@ class CircuitBreaker:
         return "probe"
 
 
-def job_overrides(run: dict[str, Any], plan: dict[str, Any], common: list[str], job_dir: str) -> list[str]:
-    """Everything one job needs: common overrides, the run's own, and its place in the study."""
+def job_overrides(
+    run: dict[str, Any], plan: dict[str, Any], common: list[str], job_dir: str, settings: Execution
+) -> list[str]:
+    """Everything one job needs: its runner settings, the common (command-line) overrides, which win
+    over them, the run's own, and its place in the study."""
     info = {
         "study_name": plan["study_name"],
         "design_hash": plan["study_design_hash"],
@@ -87,7 +103,8 @@ def job_overrides(run: dict[str, Any], plan: dict[str, Any], common: list[str], 
         "experiment_id": run["experiment_id"],
     }
     place = [encode_override(f"study_run.{k}", v) for k, v in info.items()]
-    return [*common, *run["overrides"], *place, encode_override("hydra.sweep.subdir", job_dir)]
+    runner = settings.runner_overrides(run["engine"])
+    return [*runner, *common, *run["overrides"], *place, encode_override("hydra.sweep.subdir", job_dir)]
 
 
 def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None, dict[str, Any] | None]:
@@ -187,7 +204,7 @@ def execute(
                 if attempt > 1:
                     _archive_previous_attempt(study_dir / entry["job_dir"], attempt - 1)
                 manifest.update(position, status=RUNNING, attempts=attempt, started_at=utc_now(), error=None)
-                jobs.append(job_overrides(runs[position], plan, common, entry["job_dir"]))
+                jobs.append(job_overrides(runs[position], plan, common, entry["job_dir"], settings))
             try:
                 killed = _killed_reasons(launch(jobs, job_index), len(batch))
             except LaunchError as err:
