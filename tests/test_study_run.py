@@ -147,7 +147,8 @@ def test_killed_study_resumes_without_losing_or_repeating_runs(tiny_model_path, 
     os.killpg(proc.pid, signal.SIGKILL)
     proc.wait()
     folder = only_study_dir(out)
-    before = {r["position"]: r for r in manifest_of(folder)["runs"] if r["status"] == "completed"}
+    # A result written before the kill counts, even if the manifest had no time to say so.
+    before = {r["position"]: r for r in manifest_of(folder)["runs"] if (folder / r["job_dir"] / "result.json").exists()}
     assert before, "at least one run completed before the kill"
     stamps = {p: (folder / r["job_dir"] / "result.json").stat().st_mtime_ns for p, r in before.items()}
 
@@ -156,8 +157,11 @@ def test_killed_study_resumes_without_losing_or_repeating_runs(tiny_model_path, 
     after = manifest_of(folder)
     assert after["status"] == "completed" and after["counts"] == {"completed": 4}
     for position, stamp in stamps.items():
-        assert (folder / after["runs"][position]["job_dir"] / "result.json").stat().st_mtime_ns == stamp
+        job = folder / after["runs"][position]["job_dir"]
+        assert (job / "result.json").stat().st_mtime_ns == stamp
         assert after["runs"][position]["attempts"] == 1
+        assert json.loads((job / "status.json").read_text())["status"] == "completed"
+        assert not job.with_name(f"{job.name}.attempt1").exists(), "a finished run was started again"
 
 
 def test_resume_refuses_config_drift(tiny_model_path, tmp_path):

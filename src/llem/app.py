@@ -25,6 +25,7 @@ from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
 from llem.errors import JobFailed, LlemError
 from llem.results.io import write_json_atomic
+from llem.results.record import headline
 from llem.runners import choose_runner, measure_job
 from llem.runners.isolation import check_devices
 from llem.user_config import load_user_config, results_dir
@@ -114,7 +115,6 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             log.error("the traceback is in %s", status.path)
         sys.exit(getattr(err, "exit_code", 1))
     status.write(status="completed", finished_at=utc_now(), exit_reason="completed", worker=worker)
-    headline = _headline(result)
     log.info(
         "done: %d output tokens in %.2f s = %.1f tokens/s; TTFT p50 %s; results in %s",
         result["tokens"]["output_tokens"],
@@ -123,7 +123,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         _ms(result["latency"]["ttft"]["p50_s"]),
         output_dir,
     )
-    return headline
+    return headline(result)
 
 
 def _failure(err: Exception) -> dict[str, Any]:
@@ -146,15 +146,6 @@ def _failure(err: Exception) -> dict[str, Any]:
 
 def _ms(seconds: float | None) -> str:
     return "n/a" if seconds is None else f"{seconds * 1000:.1f} ms"
-
-
-def _headline(result: dict[str, Any]) -> dict[str, Any]:
-    return {
-        "output_tokens": result["tokens"]["output_tokens"],
-        "inference_time_s": result["inference_time_s"],
-        "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
-        "energy_j": result["energy"]["energy_j"],
-    }
 
 
 @hydra.main(version_base="1.3", config_path="pkg://llem.conf", config_name="config")

@@ -19,7 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from llem.errors import LlemError
-from llem.results.io import read_json
+from llem.results.io import read_json, write_json_atomic
+from llem.results.record import headline
 from llem.study.encode import encode_override
 from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
 
@@ -114,16 +115,13 @@ def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None
     if not status_file.exists():
         return FAILED, killed or "the job wrote no status.json (killed before it started?)", None
     status = read_json(status_file)
-    if status.get("status") == COMPLETED and (job_path / "result.json").exists():
-        result = read_json(job_path / "result.json")
-        headline = {
-            "output_tokens": result["tokens"]["output_tokens"],
-            "inference_time_s": result["inference_time_s"],
-            "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
-            "energy_j": result["energy"]["energy_j"],
-        }
-        return COMPLETED, None, headline
-    if status.get("status") == "running":
+    finished = (job_path / "result.json").exists()  # written atomically, as the measurement's last act
+    if finished and status.get("status") == RUNNING:  # the task died after its worker finished
+        status.update(status=COMPLETED, finished_at=utc_now(), exit_reason="completed (recorded by the study)")
+        write_json_atomic(status_file, status)
+    if finished and status.get("status") == COMPLETED:
+        return COMPLETED, None, headline(read_json(job_path / "result.json"))
+    if status.get("status") == RUNNING:
         return FAILED, killed or "the job stopped without finishing (killed?)", None
     error = f"{status.get('error_type')}: {status.get('message')}"
     if status.get("error_type") == "UncompletedJobError" and "timed-out" in str(status.get("message")):
