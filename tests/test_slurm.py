@@ -98,6 +98,24 @@ def test_llem_run_without_slurm_is_a_clear_error(tmp_path, monkeypatch, capsys):
     assert not (tmp_path / "out").exists(), "nothing is written before the check"
 
 
+def test_slurm_that_does_not_answer_is_a_clear_error(tmp_path, monkeypatch):
+    """Slurm installed, but no controller reachable (no SLURM_CONF): one line, before any submission."""
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    for name in ("sbatch", "srun", "squeue", "sinfo"):
+        tool = bin_dir / name
+        tool.write_text("#!/bin/sh\necho 'sinfo: fatal: Could not establish a configuration source' >&2\nexit 1\n")
+        tool.chmod(0o755)
+    env = {**os.environ, "PATH": f"{bin_dir}{os.pathsep}{os.environ['PATH']}"}
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem", "hydra/launcher=slurm_gpu", "model=llem-tiny", "-m"],
+        capture_output=True, text=True, cwd=tmp_path, env=env, timeout=120,
+    )  # fmt: skip
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "Slurm does not answer here (sinfo: fatal: Could not establish a configuration source)" in proc.stderr
+    assert not (tmp_path / "outputs").exists()
+
+
 def test_llem_run_with_an_unknown_launcher_is_a_clear_error(tmp_path, capsys):
     from llem.cli import main
 

@@ -20,7 +20,7 @@ from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
 from llem.config.load import build, config_hash, load_experiment, to_dict
-from llem.config.overrides import precheck_cli
+from llem.config.overrides import override_args, precheck_cli
 from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
 from llem.errors import JobFailed, LlemError
@@ -28,6 +28,7 @@ from llem.results.io import write_json_atomic
 from llem.results.record import headline
 from llem.runners import choose_runner, measure_job
 from llem.runners.isolation import check_devices
+from llem.study.submitit_jobs import selects_slurm
 from llem.user_config import load_user_config, results_dir
 
 log = logging.getLogger("llem")
@@ -164,4 +165,11 @@ def main() -> None:
     if problem:
         print(f"llem: {problem}", file=sys.stderr)
         sys.exit(2)
+    if {"-m", "--multirun"} & set(sys.argv[1:]):
+        hydra_options = [o for o in override_args(sys.argv[1:]) if o.lstrip("+~").startswith("hydra")]
+        try:
+            selects_slurm(hydra_options, config_name="config")  # Slurm asked for but unreachable: say so
+        except LlemError as err:
+            print(f"llem: {err}", file=sys.stderr)
+            sys.exit(err.exit_code)
     task()

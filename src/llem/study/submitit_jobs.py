@@ -75,6 +75,16 @@ def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> b
             f"{'is' if len(missing) == 1 else 'are'} not on PATH here: run llem on a Slurm login node, "
             "or choose hydra/launcher=basic"
         )
+    try:
+        probe = subprocess.run(["sinfo", "--noheader", "--summarize"], capture_output=True, text=True, timeout=30)
+        problem = probe.stderr.strip().splitlines()[-1] if probe.returncode else None
+    except subprocess.TimeoutExpired:
+        problem = "sinfo did not answer within 30 s"
+    if problem:
+        raise ConfigError(
+            f"hydra/launcher={chosen[-1]} submits the runs to Slurm, but Slurm does not answer here ({problem}): "
+            "check that SLURM_CONF names the cluster's slurm.conf and that slurmctld runs"
+        )
     return True
 
 
