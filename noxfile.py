@@ -33,7 +33,11 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests): planning a 10,000-experiment study; llem's throughput against a bare
-    generate loop, side by side."""
+    """Benchmarks (not tests), each printing its figure and goal: planning a 10,000-experiment study;
+    llem's throughput against a bare generate loop in one process; a one-run study through the
+    process runner (throughput and fixed per-job overhead); the telemetry sampler's CPU cost.
+    Extra arguments (e.g. ``-- --model llem-tiny --rounds 3``) go to the two throughput benchmarks."""
     session.run("python", "benchmarks/plan_large_study.py")
     session.run("python", "benchmarks/throughput_vs_bare.py", *session.posargs)
+    session.run("python", "benchmarks/process_runner.py", *session.posargs)
+    session.run("python", "benchmarks/telemetry_overhead.py")

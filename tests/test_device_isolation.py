@@ -52,7 +52,7 @@ def test_off_and_no_nvml_are_recorded_as_not_checked(two_gpus, monkeypatch, tmp_
 
 def test_a_foreign_process_becomes_a_measurement_warning(tiny_model_path, tmp_path):
     _, env = scenario(tmp_path, [{**H100, "processes": [STRANGER]}])
-    proc, result = llem(tmp_path, "model=llem-tiny", "warmup.n_warmup=0", "dataset.n_prompts=2", env=env)
+    proc, result = llem(tmp_path, "model=llem-tiny", "warmup.n_warmup=0", "baseline.enabled=false", env=env)
     assert proc.returncode == 0, proc.stderr
     assert any(w.startswith("gpu0 is also used by pid 4242") for w in result["warnings"])
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import _thread
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -79,7 +79,7 @@ def test_killed_worker_is_reported_with_its_signal(tmp_path):
 def test_ctrl_c_stops_the_worker_and_propagates(tmp_path):
     pid_file = tmp_path / "worker.pid"
     code = f"import os, time\nopen({str(pid_file)!r}, 'w').write(str(os.getpid()))\ntime.sleep(60)\n"
-    threading.Timer(2.0, _thread.interrupt_main).start()
+    threading.Timer(2.0, os.kill, (os.getpid(), signal.SIGINT)).start()  # a real Ctrl-C
     with pytest.raises(KeyboardInterrupt):
         Supervisor(python(code), tmp_path / "worker.log", echo=None).run()
     assert not alive(int(pid_file.read_text()))

@@ -80,9 +80,10 @@ def measure_job(
     """Measure ``experiment`` (already written to ``job_dir/experiment.json``) with the chosen runner.
 
     ``on_start`` gets the worker's pid when one starts; ``prior_warnings`` go into the result (a
-    worker reads them from ``experiment.json``). Returns the result and the worker's exit
-    facts (None inline); raises
-    :class:`llem.errors.JobFailed` or another :class:`LlemError` when there is no result."""
+    worker reads them from ``experiment.json``). Returns the result and the worker's exit facts
+    (None inline); raises :class:`llem.errors.JobFailed` or another :class:`LlemError` when there
+    is no result.
+    """
     if choice.kind == "inline":
         limits = [n for n in ("experiment_timeout_seconds", "silence_timeout_seconds") if getattr(settings, n)]
         if limits:
