@@ -2,8 +2,10 @@
 
 Each round runs ``llem run`` on a one-experiment file in a fresh process (planning, Hydra, the
 task app, a spawned worker that loads the model and measures it), then a bare batched
-``model.generate`` loop in this process on the same model, prompts, batch size and settings.
-Prints per round and as medians:
+``model.generate`` loop, also in a fresh process of its own (load, one warm-up batch, the timed
+loop), on the same model, prompts, batch size and settings: both sides start cold, so the ratio
+is the cost of llem's harness and isolation, not of a warmer process. Prints per round and as
+medians:
 
 - throughput: the worker's measured output tokens/s over the bare loop's (goal >= 0.97);
 - fixed per-job overhead: the study's wall time minus the worker's timed phases (model load,
@@ -62,16 +64,18 @@ def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, di
     return wall_s, json.loads(result_file.read_text())
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--n-prompts", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-output-tokens", type=int, default=32)
-    args = parser.parse_args()
+def bare_in_fresh_process(args: argparse.Namespace) -> float:
+    """Output tokens/s of the bare loop run by a new interpreter (this script with ``--bare-once``)."""
+    options = [f"--model={args.model}", f"--dtype={args.dtype}", f"--n-prompts={args.n_prompts}"]
+    options += [f"--batch-size={args.batch_size}", f"--max-output-tokens={args.max_output_tokens}"]
+    out = subprocess.run(
+        [sys.executable, __file__, "--bare-once", *options], capture_output=True, text=True, check=True
+    ).stdout
+    return float(out.strip().splitlines()[-1])
 
+
+def bare_once(args: argparse.Namespace) -> None:
+    """Load the model, run the bare loop once, print its output tokens/s."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -81,6 +85,22 @@ def main() -> None:
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype.value)).eval()
     texts = [p.text for p in load_prompts(cfg.dataset, random_seed=cfg.random_seed, tokenizer=tokenizer)]
+    print(bare_throughput(cfg, model, tokenizer, texts))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n-prompts", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-output-tokens", type=int, default=32)
+    parser.add_argument("--bare-once", action="store_true", help=argparse.SUPPRESS)
+    args = parser.parse_args()
+    if args.bare_once:
+        bare_once(args)
+        return
 
     ratios, overheads = [], []
     with tempfile.TemporaryDirectory() as tmp:
@@ -89,7 +109,7 @@ def main() -> None:
             folder.mkdir()
             wall_s, result = one_run_study(args, folder)
             timed_s = sum(result["phases_s"].values())
-            bare_tps = bare_throughput(cfg, model, tokenizer, texts)
+            bare_tps = bare_in_fresh_process(args)
             llem_tps = result["throughput"]["output_tokens_per_s"]
             ratios.append(llem_tps / bare_tps)
             overheads.append(wall_s - timed_s)

@@ -54,7 +54,8 @@ def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] |
     warnings: list[str] = list(prior_warnings or [])
     phases: dict[str, float] = {}
     started_at = utc_now()
-    env = environment.snapshot()
+    with _phase(phases, "environment"):
+        env = environment.snapshot()
     on_gpu = bool(env["gpus"])
     settings = load_user_config().measurement
 

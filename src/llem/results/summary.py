@@ -91,8 +91,6 @@ def load(study_dir: str | Path) -> pd.DataFrame:
 
 def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
     """``(mean, std, cv, ci95 half-width, n)`` of ``values`` (Student's t, n - 1 degrees of freedom)."""
-    from scipy import stats
-
     clean = values.dropna().astype(float)
     n = len(clean)
     if n == 0:
@@ -100,6 +98,8 @@ def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
     mean = float(clean.mean())
     if n == 1:
         return mean, math.nan, math.nan, math.nan, 1
+    from scipy import stats  # slow to import: only when there is an interval to compute
+
     std = float(clean.std(ddof=1))
     half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
     return mean, std, (std / mean if mean else math.nan), half, n
