@@ -27,7 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
-from throughput_vs_bare import bare_throughput, experiment
+from throughput_vs_bare import bare_throughput, experiment, experiment_data
 
 from llem.datasets import load_prompts
 from llem.models import resolve_model
@@ -36,20 +36,7 @@ from llem.models import resolve_model
 def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
     """Wall seconds of ``llem run`` on a one-experiment file, and the run's result."""
     spec = folder / "experiment.yaml"
-    spec.write_text(
-        yaml.safe_dump(
-            {
-                "model": cfg_args.model,
-                "dtype": cfg_args.dtype,
-                "max_output_tokens": cfg_args.max_output_tokens,
-                "dataset": {"n_prompts": cfg_args.n_prompts},
-                "decoder": {"preset": "deterministic"},
-                "warmup": {"n_warmup": cfg_args.batch_size, "thermal_floor_seconds": 0.0},
-                "transformers": {"batch_size": cfg_args.batch_size},
-                "energy_sampler": None,
-            }
-        )
-    )
+    spec.write_text(yaml.safe_dump(experiment_data(cfg_args)))
     out = folder / "out"
     start = time.perf_counter()
     proc = subprocess.run(

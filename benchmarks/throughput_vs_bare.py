@@ -24,19 +24,22 @@ from llem.measure import measure
 from llem.models import resolve_model
 
 
+def experiment_data(args: argparse.Namespace) -> dict:
+    """The benchmarked experiment as plain data (greedy, one warm-up batch, no energy sampler)."""
+    return {
+        "model": args.model,
+        "dtype": args.dtype,
+        "max_output_tokens": args.max_output_tokens,
+        "dataset": {"n_prompts": args.n_prompts},
+        "decoder": {"preset": "deterministic"},
+        "warmup": {"n_warmup": args.batch_size, "thermal_floor_seconds": 0.0},
+        "transformers": {"batch_size": args.batch_size},
+        "energy_sampler": None,
+    }
+
+
 def experiment(args: argparse.Namespace):
-    return load_experiment(
-        {
-            "model": args.model,
-            "dtype": args.dtype,
-            "max_output_tokens": args.max_output_tokens,
-            "dataset": {"n_prompts": args.n_prompts},
-            "decoder": {"preset": "deterministic"},
-            "warmup": {"n_warmup": args.batch_size, "thermal_floor_seconds": 0.0},
-            "transformers": {"batch_size": args.batch_size},
-            "energy_sampler": None,
-        }
-    )
+    return load_experiment(experiment_data(args))
 
 
 def bare_throughput(cfg, model, tokenizer, texts: list[str]) -> float:

@@ -9,7 +9,8 @@ import pytest
 from llem.config.schema import DeviceIsolation
 from llem.runners.isolation import DeviceBusyError, check_devices
 from tests.fakes.fixtures import install_fake_nvml
-from tests.test_energy_e2e import A100, H100, llem, scenario
+from tests.fakes.gpus import A100, H100
+from tests.test_energy_e2e import llem, scenario
 
 STRANGER = {"pid": 4242, "used_memory_mb": 2048}
 

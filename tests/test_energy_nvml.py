@@ -11,27 +11,7 @@ from llem.energy.devices import device_warnings, init_nvml, visible_gpus
 from llem.energy.nvml import NvmlSampler, trapezoid_j
 from llem.user_config import MeasurementSettings
 from tests.fakes.fixtures import install_fake_nvml
-
-H100 = {"name": "NVIDIA H100 80GB HBM3", "uuid": "GPU-11111111-aaaa-4000-8000-000000000001"}
-A100 = {
-    "name": "NVIDIA A100-SXM4-40GB",
-    "uuid": "GPU-22222222-bbbb-4000-8000-000000000002",
-    "architecture": "ampere",
-    "idle_w": 55.0,
-    "loaded_w": 310.0,
-    "ripple_w": 35.0,
-    "ripple_period_s": 0.9,
-}
-# A Pascal GPU: no total-energy counter.
-P100 = {
-    "name": "Tesla P100-PCIE-16GB",
-    "uuid": "GPU-33333333-cccc-4000-8000-000000000003",
-    "architecture": "pascal",
-    "counter": False,
-    "idle_w": 31.0,
-    "loaded_w": 205.0,
-    "ripple_w": 25.0,
-}
+from tests.fakes.gpus import A100, H100, P100
 
 
 def window(sampler: NvmlSampler, seconds: float):

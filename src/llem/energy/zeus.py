@@ -30,7 +30,10 @@ class ZeusSampler(EnergySampler):
         self.method = "zeus-power-polling" if old else "zeus-counter"
         self._notes = device_warnings(gpus)
         if old:
-            self._notes.append(f"no energy counter on {', '.join(old)}: Zeus polls their power instead")
+            self._notes.append(
+                f"no energy counter on {', '.join(old)}: Zeus polls their power instead, busying a CPU core, "
+                "which can slow the measured run (energy_sampler=nvml polls at 10 Hz)"
+            )
         self._start_s = 0.0
 
     @classmethod
