@@ -27,10 +27,7 @@ import time
 from pathlib import Path
 
 import yaml
-from throughput_vs_bare import bare_throughput, experiment, experiment_data
-
-from llem.datasets import load_prompts
-from llem.models import resolve_model
+from throughput_vs_bare import add_workload_arguments, bare_setup, bare_throughput, experiment_data
 
 
 def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
@@ -63,26 +60,12 @@ def bare_in_fresh_process(args: argparse.Namespace) -> float:
 
 def bare_once(args: argparse.Namespace) -> None:
     """Load the model, run the bare loop once, print its output tokens/s."""
-    import torch
-    from transformers import AutoModelForCausalLM, AutoTokenizer
-
-    cfg = experiment(args)
-    path = resolve_model(cfg.model)
-    tokenizer = AutoTokenizer.from_pretrained(path, padding_side="left")
-    tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
-    model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype.value)).eval()
-    texts = [p.text for p in load_prompts(cfg.dataset, random_seed=cfg.random_seed, tokenizer=tokenizer)]
-    print(bare_throughput(cfg, model, tokenizer, texts))
+    print(bare_throughput(*bare_setup(args)))
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--n-prompts", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-output-tokens", type=int, default=32)
+    add_workload_arguments(parser)
     parser.add_argument("--bare-once", action="store_true", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.bare_once:

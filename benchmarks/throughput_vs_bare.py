@@ -74,16 +74,8 @@ def bare_throughput(cfg, model, tokenizer, texts: list[str]) -> float:
     return produced / (time.perf_counter() - start)
 
 
-def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--model", default="smollm2-135m")
-    parser.add_argument("--dtype", default="float32")
-    parser.add_argument("--rounds", type=int, default=5)
-    parser.add_argument("--n-prompts", type=int, default=16)
-    parser.add_argument("--batch-size", type=int, default=4)
-    parser.add_argument("--max-output-tokens", type=int, default=32)
-    args = parser.parse_args()
-
+def bare_setup(args: argparse.Namespace):
+    """``(cfg, model, tokenizer, prompt texts)`` for the bare loop, loaded the plain transformers way."""
     import torch
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
@@ -93,6 +85,24 @@ def main() -> None:
     tokenizer.pad_token = tokenizer.pad_token or tokenizer.eos_token
     model = AutoModelForCausalLM.from_pretrained(path, dtype=getattr(torch, cfg.dtype.value)).eval()
     texts = [p.text for p in load_prompts(cfg.dataset, random_seed=cfg.random_seed, tokenizer=tokenizer)]
+    return cfg, model, tokenizer, texts
+
+
+def add_workload_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options both throughput benchmarks share (model, dtype, rounds, prompts, batch, tokens)."""
+    parser.add_argument("--model", default="smollm2-135m")
+    parser.add_argument("--dtype", default="float32")
+    parser.add_argument("--rounds", type=int, default=5)
+    parser.add_argument("--n-prompts", type=int, default=16)
+    parser.add_argument("--batch-size", type=int, default=4)
+    parser.add_argument("--max-output-tokens", type=int, default=32)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_workload_arguments(parser)
+    args = parser.parse_args()
+    cfg, model, tokenizer, texts = bare_setup(args)
 
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
