@@ -13,7 +13,7 @@ from typing import Any
 
 import pandas as pd
 
-from llem.results.io import write_text_atomic
+from llem.results.io import write_parquet_atomic, write_text_atomic
 
 # Result fields summarised per run: column name -> path inside result.json.
 METRICS: dict[str, tuple[str, ...]] = {
@@ -134,8 +134,6 @@ def write_summary(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     runs = load(folder)
     experiments = aggregate(runs)
     for name, table in (("summary", runs), ("summary_experiments", experiments)):
-        tmp = folder / f".{name}.parquet.tmp"
-        table.to_parquet(tmp, index=False)
-        tmp.replace(folder / f"{name}.parquet")
+        write_parquet_atomic(folder / f"{name}.parquet", table)
         write_text_atomic(folder / f"{name}.csv", table.to_csv(index=False))
     return runs, experiments

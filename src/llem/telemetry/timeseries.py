@@ -7,10 +7,9 @@ Columns (spec): ``timestamp_s`` (unix seconds, start of the second), ``gpu_index
 
 from __future__ import annotations
 
-import os
-import tempfile
 from pathlib import Path
 
+from llem.results.io import write_parquet_atomic
 from llem.telemetry.sampler import Sample
 
 COLUMNS = [
@@ -47,12 +46,5 @@ def write_timeseries(samples: list[Sample], path: Path) -> int:
     table["throttle_reasons"] = grouped["throttle_reasons"].agg(_or_all).astype("Int64")
     table = table.reset_index()[COLUMNS]
     table["gpu_index"] = table["gpu_index"].astype("int32")
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
-    os.close(fd)
-    try:
-        table.to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+    write_parquet_atomic(path, table)
     return len(table)
