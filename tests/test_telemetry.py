@@ -66,6 +66,18 @@ def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
     assert (hot["throttle_reasons"].fillna(0).astype(int) & SW_THERMAL).any()
 
 
+def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path):
+    install_fake_nvml(monkeypatch, tmp_path, [{**HOT, "unsupported": ["nvmlDeviceGetUtilizationRates"]}, COOL])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    telemetry = Telemetry.start()
+    time.sleep(0.5)
+    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=False)
+    assert record["unsupported_queries"] == ["utilisation@gpu0"]
+    samples = telemetry.sampler.samples
+    assert all(s.sm_utilisation_pct is None for s in samples if s.gpu_index == 0)
+    assert all(s.sm_utilisation_pct is not None for s in samples if s.gpu_index == 1)
+
+
 def test_without_nvml_telemetry_says_why(monkeypatch, tmp_path):
     install_fake_nvml(monkeypatch, tmp_path, [HOT], init_error="driver_not_loaded")
     record, warnings = Telemetry.start().finish(0.0, 1.0, tmp_path, write=True)

@@ -137,11 +137,11 @@ class RaplSampler(EnergySampler):
         self._thread.start()
 
     def end_window(self) -> EnergyReading:
-        self._read_all()
-        end_s = time.time()
         self._stop.set()
         if self._thread is not None:
-            self._thread.join()
+            self._thread.join()  # no read after the closing one
+        self._read_all()
+        end_s = time.time()
         devices, warnings = [], []
         for zone, total_uj in zip(self.zones, self._total_uj):
             energy_j: float | None = total_uj / 1e6

@@ -46,19 +46,20 @@ class TelemetrySampler:
     def __init__(self, nvml: ModuleType, gpus: list[Gpu], hz: float = HZ) -> None:
         self.nvml, self.gpus, self.period_s = nvml, gpus, 1.0 / hz
         self.samples: list[Sample] = []
-        self.unsupported: set[str] = set()
+        self.unsupported: set[str] = set()  # "<query>@<gpu label>"
         self.cpu_time_s = 0.0  # CPU time the sampling thread used
         self._reasons = _reasons_query(nvml)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
 
-    def _query(self, what: str, fn: Callable[[], Any]) -> Any:
-        if what in self.unsupported:
+    def _query(self, what: str, gpu: Gpu, fn: Callable[[], Any]) -> Any:
+        key = f"{what}@{gpu.label}"
+        if key in self.unsupported:
             return None
         try:
             return fn()
         except self.nvml.NVMLError:
-            self.unsupported.add(what)  # asked once; a GPU that lacks it will not grow it
+            self.unsupported.add(key)  # asked once; a GPU that lacks it will not grow it
             return None
 
     def sample(self) -> None:
@@ -67,13 +68,13 @@ class TelemetrySampler:
         for gpu in self.gpus:
             h = gpu.handle
             now = time.time()
-            power = self._query("power", lambda h=h: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
+            power = self._query("power", gpu, lambda h=h: nvml.nvmlDeviceGetPowerUsage(h) / 1000.0)
             temp = self._query(
-                "temperature", lambda h=h: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))
+                "temperature", gpu, lambda h=h: float(nvml.nvmlDeviceGetTemperature(h, nvml.NVML_TEMPERATURE_GPU))
             )
-            mem = self._query("memory", lambda h=h: nvml.nvmlDeviceGetMemoryInfo(h))
-            util = self._query("utilisation", lambda h=h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu))
-            reasons = self._query("throttle_reasons", lambda h=h: int(self._reasons(h)))
+            mem = self._query("memory", gpu, lambda h=h: nvml.nvmlDeviceGetMemoryInfo(h))
+            util = self._query("utilisation", gpu, lambda h=h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu))
+            reasons = self._query("throttle_reasons", gpu, lambda h=h: int(self._reasons(h)))
             self.samples.append(
                 Sample(
                     now,
@@ -108,7 +109,7 @@ class TelemetrySampler:
         """Labels of GPUs whose persistence mode is off (the driver may reinitialise between runs)."""
         off = []
         for gpu in self.gpus:
-            mode = self._query("persistence", lambda g=gpu: self.nvml.nvmlDeviceGetPersistenceMode(g.handle))
+            mode = self._query("persistence", gpu, lambda g=gpu: self.nvml.nvmlDeviceGetPersistenceMode(g.handle))
             if mode is not None and mode != self.nvml.NVML_FEATURE_ENABLED:
                 off.append(gpu.label)
         return off

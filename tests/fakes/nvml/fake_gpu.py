@@ -55,6 +55,8 @@ class FakeDevice:
     persistence: bool = True
     power_limit_w: float = 700.0
     mig: list[str] = field(default_factory=list)  # MIG instance UUIDs carved from this GPU
+    # pynvml functions that answer NVML_ERROR_NOT_SUPPORTED on this GPU (e.g. nvmlDeviceGetUtilizationRates)
+    unsupported: list[str] = field(default_factory=list)
     # compute processes holding a context on this GPU: [{"pid": ..., "used_memory_mb": ...}]
     processes: list[dict[str, float]] = field(default_factory=list)
 

@@ -291,6 +291,8 @@ def nvmlDeviceGetMemoryInfo(handle: _Handle) -> c_nvmlMemory_t:
 
 def nvmlDeviceGetUtilizationRates(handle: _Handle) -> c_nvmlUtilization_t:
     dev = _device(handle)
+    if "nvmlDeviceGetUtilizationRates" in dev.unsupported:
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
     busy = dev.loaded(_tau())
     return c_nvmlUtilization_t(gpu=int(dev.sm_loaded_pct) if busy else 0, memory=40 if busy else 0)
 
