@@ -18,15 +18,26 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from tests.fakes.fixtures import NVML_DIR, fake_nvml_env
+from tests.fakes.fixtures import fake_nvml_env
 from tests.fakes.gpus import A100, H100, P100
+from tests.fakes.nvml import fake_gpu  # the simulation's own arithmetic, for the known totals
 from tests.fakes.powercap import COUNTED, FakePowercap
-
-sys.path.insert(0, str(NVML_DIR))
-import fake_gpu  # noqa: E402  (the simulation's own arithmetic, for the known totals)
 
 # About two seconds of inference on the tiny model: long enough for 1 % at 10 Hz polling.
 WORK = ["model=llem-tiny", "warmup.n_warmup=0", "baseline.enabled=false", "dataset.n_prompts=4", "max_output_tokens=64"]
+
+
+# timeseries.parquet's columns as the spec names them (written out here, not taken from llem).
+SPEC_COLUMNS = [
+    "timestamp_s",
+    "gpu_index",
+    "power_w",
+    "temperature_c",
+    "memory_used_mb",
+    "memory_total_mb",
+    "sm_utilisation_pct",
+    "throttle_reasons",
+]
 
 
 def llem(tmp_path: Path, *args: str, env: dict[str, str]) -> tuple[subprocess.CompletedProcess, dict | None]:
@@ -91,24 +102,11 @@ def test_nvml_counter_two_gpus_mapped_through_cuda_visible_devices(tiny_model_pa
     assert telemetry["available"] and telemetry["samples"] >= 2 * 10 * energy["window_s"] * 0.8
     assert telemetry["throttling"]["throttled"] is False
     table = pd.read_parquet(tmp_path / "run" / "timeseries.parquet")
-    assert list(table.columns) == fake_columns()
+    assert list(table.columns) == SPEC_COLUMNS
     assert set(table["gpu_index"]) == {0, 1}
     a100 = table[table["gpu_index"] == 0]
     assert a100["power_w"].between(250, 370).all() and (a100["memory_total_mb"] == 81559.0).all()
     assert (a100["sm_utilisation_pct"] == 97.0).all() and (a100["throttle_reasons"] == 0).all()
-
-
-def fake_columns() -> list[str]:
-    return [
-        "timestamp_s",
-        "gpu_index",
-        "power_w",
-        "temperature_c",
-        "memory_used_mb",
-        "memory_total_mb",
-        "sm_utilisation_pct",
-        "throttle_reasons",
-    ]
 
 
 def test_nvml_power_integration_when_a_gpu_has_no_counter(tiny_model_path, tmp_path):

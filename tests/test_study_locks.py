@@ -88,3 +88,18 @@ def test_a_second_study_on_busy_devices_fails_clearly(tiny_model_path, tmp_path)
     finally:
         holder.kill()
         holder.wait()
+
+
+def test_an_index_and_a_uuid_naming_one_gpu_share_its_lock(monkeypatch, tmp_path):
+    from tests.fakes.fixtures import install_fake_nvml
+    from tests.fakes.gpus import A100, H100
+
+    install_fake_nvml(monkeypatch, tmp_path, [H100, {**A100, "mig": ["MIG-aaaa-0001"]}])
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
+    by_index = visible_devices()
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", A100["uuid"])
+    assert visible_devices() == by_index == [f"gpu-{A100['uuid']}"]
+    monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "MIG-aaaa-0001")  # a MIG slice locks its whole GPU
+    assert visible_devices() == by_index
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES")
+    assert visible_devices() == sorted([f"gpu-{H100['uuid']}", f"gpu-{A100['uuid']}"])

@@ -21,21 +21,31 @@ class DeviceBusyError(LlemError):
 
 
 def visible_devices() -> list[str]:
-    """Lock names of the devices this process may use: GPU ids from CUDA_VISIBLE_DEVICES or NVML,
-    else ``host`` (CPU-only machines measure the whole host)."""
-    visible = os.environ.get("CUDA_VISIBLE_DEVICES")
-    if visible is not None and visible.strip():
-        return [f"gpu-{d.strip()}" for d in visible.split(",") if d.strip()]
-    try:
-        import pynvml
+    """Lock names of the devices this process may use.
 
-        pynvml.nvmlInit()
-        try:
-            return [f"gpu-{i}" for i in range(pynvml.nvmlDeviceGetCount())] or ["host"]
-        finally:
-            pynvml.nvmlShutdown()
-    except Exception:  # no NVML library or no driver: a CPU-only host
-        return ["host"]
+    With NVML: the physical GPUs behind ``CUDA_VISIBLE_DEVICES`` by UUID, so an index and a UUID
+    naming one GPU share a lock, and MIG instances lock their whole GPU (whose energy they share).
+    Without: the ``CUDA_VISIBLE_DEVICES`` entries as written, else ``host`` (CPU-only machines
+    measure the whole host).
+    """
+    from llem.energy.base import SamplerUnavailable
+    from llem.energy.devices import init_nvml, visible_gpus
+
+    try:
+        nvml = init_nvml()
+    except SamplerUnavailable:
+        return _named_in_environment()
+    try:
+        return sorted({f"gpu-{gpu.uuid}" for gpu in visible_gpus(nvml)})
+    except SamplerUnavailable:  # no GPU visible, or an entry NVML cannot resolve
+        return _named_in_environment()
+    finally:
+        nvml.nvmlShutdown()
+
+
+def _named_in_environment() -> list[str]:
+    visible = os.environ.get("CUDA_VISIBLE_DEVICES", "")
+    return [f"gpu-{d.strip()}" for d in visible.split(",") if d.strip()] or ["host"]
 
 
 @contextmanager
