@@ -7,7 +7,7 @@ import os
 import pytest
 
 from llem.config.schema import DeviceIsolation
-from llem.runners.isolation import DeviceBusyError, check_devices
+from llem.runners.isolation import GpuInUseError, check_devices
 from tests.fakes.fixtures import install_fake_nvml
 from tests.fakes.gpus import A100, H100
 from tests.test_energy_e2e import llem, scenario
@@ -40,7 +40,7 @@ def test_only_the_jobs_gpus_are_checked(two_gpus, monkeypatch):
 
 
 def test_error_mode_refuses_busy_gpus(two_gpus):
-    with pytest.raises(DeviceBusyError, match=r"pid 4242.*CUDA_VISIBLE_DEVICES.*device_isolation=warn"):
+    with pytest.raises(GpuInUseError, match=r"pid 4242.*CUDA_VISIBLE_DEVICES.*device_isolation=warn"):
         check_devices(DeviceIsolation.error)
 
 
@@ -63,4 +63,4 @@ def test_error_mode_fails_the_job_before_any_worker_starts(tiny_model_path, tmp_
     proc, result = llem(tmp_path, "model=llem-tiny", "runner.device_isolation=error", env=env)
     assert proc.returncode == 1 and result is None and "Traceback" not in proc.stderr
     status = (tmp_path / "run" / "status.json").read_text()
-    assert "DeviceBusyError" in status and "pid 4242" in status and '"worker"' not in status
+    assert "GpuInUseError" in status and "pid 4242" in status and '"worker"' not in status

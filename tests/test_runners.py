@@ -232,3 +232,9 @@ def test_a_killed_supervisor_takes_its_worker_and_the_workers_children_along(tmp
     while (alive(worker_pid) or alive(child_pid)) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not alive(worker_pid) and not alive(child_pid)
+
+
+def test_a_timeout_of_zero_or_less_exits_2(tiny_model_path, tmp_path):
+    proc = run_llem(tmp_path, "runner.experiment_timeout_seconds=0", "hydra.run.dir=run")
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "runner.experiment_timeout_seconds: must be above 0 seconds" in proc.stderr

@@ -271,3 +271,10 @@ def test_study_keys_in_an_experiment_file_say_what_is_missing(tmp_path):
     proc = llem("plan", str(study), cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "name and study_execution belong to a study" in proc.stderr and "experiments: [{}]" in proc.stderr
+
+
+def test_a_study_timeout_of_zero_is_a_clear_error(tmp_path):
+    study = write_study(tmp_path, experiments=[{}], study_execution={"silence_timeout_seconds": 0})
+    proc = llem("plan", str(study), cwd=tmp_path)
+    assert proc.returncode == 2 and "Traceback" not in proc.stderr
+    assert "study_execution.silence_timeout_seconds must be above 0" in proc.stderr

@@ -26,7 +26,7 @@ from llem.config.store import register_configs
 from llem.errors import JobFailed, LlemError
 from llem.results.io import write_json_atomic
 from llem.results.record import headline
-from llem.runners import choose_runner, measure_job
+from llem.runners import check_settings, choose_runner, measure_job
 from llem.runners.isolation import check_devices
 from llem.study.submitit_jobs import selects_slurm
 from llem.user_config import load_user_config, results_dir
@@ -74,6 +74,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
         study_run = data.pop("study_run", None)  # a study job's place in its study
         settings = build(RunnerConfig, data.pop("runner"))
+        check_settings(settings)
         if study_run:
             status.write(study_run=study_run)
         explicit = _decoder_keys_set_on_command_line(list(hc.overrides.task))

@@ -20,6 +20,8 @@ from llem.errors import ConfigError
 log = logging.getLogger("llem.runners")
 
 RUNNER_KINDS = ("process", "local", "inline", "docker")
+# Limits of a job's worker, seconds: above 0, or None for no limit.
+TIMEOUT_FIELDS = ("experiment_timeout_seconds", "silence_timeout_seconds")
 
 
 def runner_problem(value: object) -> str | None:
@@ -50,6 +52,14 @@ def parse_runner(value: str, source: str) -> RunnerChoice:
     if value.startswith("docker:"):
         return RunnerChoice("docker", value[len("docker:") :], source)
     return RunnerChoice("process" if value == "local" else value, None, source)
+
+
+def check_settings(settings: RunnerConfig) -> None:
+    """A :class:`ConfigError` for a ``runner.*`` value no worker could honour."""
+    for name in TIMEOUT_FIELDS:
+        value = getattr(settings, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"runner.{name}: must be above 0 seconds (null: no limit), got {value}")
 
 
 def choose_runner(engine: str, explicit: str | None) -> RunnerChoice:
@@ -85,7 +95,7 @@ def measure_job(
     is no result.
     """
     if choice.kind == "inline":
-        limits = [n for n in ("experiment_timeout_seconds", "silence_timeout_seconds") if getattr(settings, n)]
+        limits = [n for n in TIMEOUT_FIELDS if getattr(settings, n)]
         if limits:
             log.warning("runner inline does not enforce %s: use runner.kind=process", ", ".join(limits))
         from llem.measure import measure

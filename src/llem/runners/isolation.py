@@ -12,7 +12,7 @@ from llem.config.schema import DeviceIsolation
 from llem.errors import LlemError
 
 
-class DeviceBusyError(LlemError):
+class GpuInUseError(LlemError):
     """The job's GPUs are in use by other processes and ``runner.device_isolation=error``."""
 
 
@@ -56,7 +56,7 @@ def _process_name(pid: int) -> str:
 def check_devices(mode: DeviceIsolation, own_pids: set[int] | None = None) -> IsolationCheck:
     """Look for processes other than ``own_pids`` (default: this one) on the GPUs the job will use.
 
-    ``error`` mode raises :class:`DeviceBusyError` when there are any; no NVML means not checked.
+    ``error`` mode raises :class:`GpuInUseError` when there are any; no NVML means not checked.
     """
     if mode is DeviceIsolation.off:
         return IsolationCheck(mode.value, False, reason="runner.device_isolation is off")
@@ -90,7 +90,7 @@ def check_devices(mode: DeviceIsolation, own_pids: set[int] | None = None) -> Is
         nvml.nvmlShutdown()
     check = IsolationCheck(mode.value, True, foreign)
     if foreign and mode is DeviceIsolation.error:
-        raise DeviceBusyError(
+        raise GpuInUseError(
             "runner.device_isolation=error: "
             + "; ".join(check.warnings())
             + ". Wait for them, choose other GPUs (CUDA_VISIBLE_DEVICES), or set runner.device_isolation=warn"

@@ -48,13 +48,13 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     if options.dry_run:
         print_plan(plan, console, memory=memory_column(plan))
         return 0
-    slurm = selects_slurm(split_overrides(options.overrides)[1])  # jobs run on other hosts; sbatch is here
+    _, hydra_options = split_overrides(options.overrides)
+    slurm = selects_slurm(hydra_options)  # jobs run on other hosts; sbatch is here
     folder, resuming = study_folder(plan, options, path)
     if resuming:
         check_drift(folder, plan)
     print_skipped(plan, console)
     plan_file = write_study_files(folder, plan, path, settings)
-    _, hydra_options = split_overrides(options.overrides)
     argv = hydra_argv(plan_file, folder, hydra_options)
     command = command_line(argv)
     write_text_atomic(folder / "hydra_command.txt", command + "\n")

@@ -18,7 +18,7 @@ from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
-from llem.runners import runner_problem
+from llem.runners import TIMEOUT_FIELDS, runner_problem
 
 
 class ExperimentOrder(str, Enum):
@@ -121,6 +121,10 @@ def _execution(raw: Any, where: str) -> StudyExecution:
         value = getattr(execution, name)
         if value is not None and value < 1:
             raise ConfigError(f"{where}: study_execution.{name} must be at least 1, got {value}")
+    for name in TIMEOUT_FIELDS:
+        value = getattr(execution, name)
+        if value is not None and value <= 0:
+            raise ConfigError(f"{where}: study_execution.{name} must be above 0 (null: no limit), got {value}")
     for f in dataclasses.fields(StudyExecution):
         value = getattr(execution, f.name)
         if isinstance(value, (int, float)) and not isinstance(value, bool) and value < 0:
