@@ -24,8 +24,8 @@ from llem.config.overrides import override_args, precheck_cli
 from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
 from llem.errors import JobFailed, LlemError
+from llem.results.headline import headline
 from llem.results.io import write_json_atomic
-from llem.results.record import headline
 from llem.runners import check_settings, choose_runner, measure_job
 from llem.runners.isolation import check_devices
 from llem.study.submitit_jobs import selects_slurm

@@ -43,13 +43,3 @@ def summarize_run(run: EngineRun, inference_time_s: float) -> dict[str, Any]:
             "times from the start of the request's batch",
         },
     }
-
-
-def headline(result: dict[str, Any]) -> dict[str, Any]:
-    """The few figures of a result that the manifest and a sweep's return value carry."""
-    return {
-        "output_tokens": result["tokens"]["output_tokens"],
-        "inference_time_s": result["inference_time_s"],
-        "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
-        "energy_j": result["energy"]["energy_j"],
-    }

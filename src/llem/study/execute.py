@@ -19,8 +19,8 @@ from typing import Any
 from rich.console import Console
 
 from llem.errors import LlemError
+from llem.results.headline import headline
 from llem.results.io import read_json, write_json_atomic
-from llem.results.record import headline
 from llem.study.encode import encode_override
 from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
 

@@ -1,0 +1,15 @@
+"""The few figures of a result that a study's manifest and a sweep's return value carry."""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+def headline(result: dict[str, Any]) -> dict[str, Any]:
+    """The headline of ``result`` (a result.json document): tokens, time, throughput, energy."""
+    return {
+        "output_tokens": result["tokens"]["output_tokens"],
+        "inference_time_s": result["inference_time_s"],
+        "output_tokens_per_s": result["throughput"]["output_tokens_per_s"],
+        "energy_j": result["energy"]["energy_j"],
+    }
