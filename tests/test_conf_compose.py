@@ -57,7 +57,11 @@ def test_engine_override_path_is_the_section_path():
     ("overrides", "path", "value"),
     [
         (["lora.adapter_id=org/adapter"], "lora.adapter_id", "org/adapter"),
-        (["engine=vllm", "dtype=float16", "vllm.beam_search.beam_width=4"], "vllm.beam_search.beam_width", 4),
+        (
+            ["engine=vllm", "decoder=deterministic", "vllm.beam_search.beam_width=4"],
+            "vllm.beam_search.beam_width",
+            4,
+        ),
         (
             ["engine=vllm", "dtype=float16", "vllm.engine.speculative_config.method=ngram"],
             "vllm.engine.speculative_config.method",
@@ -155,9 +159,9 @@ def test_cli_typo_exits_2_without_traceback(tmp_path):
 
 
 def test_cross_field_error_exits_2_and_records_status(tmp_path):
-    proc = run_llem("engine=vllm", "dtype=float32", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    proc = run_llem("engine=tensorrt", "dtype=float32", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert "vllm does not run float32" in proc.stderr and "Traceback" not in proc.stderr
+    assert "tensorrt does not run float32" in proc.stderr and "Traceback" not in proc.stderr
     status = (tmp_path / "run" / "status.json").read_text()
     assert '"failed"' in status and "ConfigError" in status
 

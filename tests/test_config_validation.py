@@ -7,7 +7,7 @@ import pytest
 from llem.config.fields import check_path_value
 from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.rules import DTYPES_BY_ENGINE, check_rules
-from llem.config.schema import DType, Engine
+from llem.config.schema import Engine
 from llem.errors import ConfigError
 
 
@@ -20,7 +20,8 @@ def problems(data: dict) -> str:
 
 def test_defaults_follow_the_reference():
     cfg = load_experiment({})
-    assert cfg.engine is Engine.transformers and cfg.dtype is DType.bfloat16
+    assert cfg.engine is Engine.transformers
+    assert cfg.dtype is None  # the engine's choice for the device, recorded in the result
     assert (cfg.random_seed, cfg.max_input_tokens, cfg.max_output_tokens) == (42, 256, 256)
     assert (cfg.dataset.n_prompts, cfg.dataset.order.value) == (100, "interleaved")
     assert (cfg.decoder.temperature, cfg.decoder.top_k, cfg.decoder.top_p) == (1.0, 50, 1.0)
@@ -82,7 +83,6 @@ def test_old_spec_names_name_their_replacement(old, new):
 
 
 RULE_CASES = [
-    ({"engine": "vllm", "dtype": "float32"}, "dtype: vllm does not run float32"),
     ({"engine": "tensorrt", "dtype": "float32"}, "dtype: tensorrt does not run float32"),
     (
         {
@@ -116,7 +116,17 @@ RULE_CASES = [
         },
         "cannot be combined with vllm.engine.gpu_memory_utilization",
     ),
-    ({"engine": "vllm", "dtype": "float16", "vllm": {"engine": {"block_size": 12}}}, "must be one of 8, 16, 32"),
+    (
+        {"engine": "vllm", "vllm": {"beam_search": {"beam_width": 2}, "sampling": {"n": 2}}},
+        "vllm.beam_search: replaces sampling",
+    ),
+    ({"engine": "vllm", "vllm": {"beam_search": {"beam_width": 2}}}, "beam search with sampling"),
+    ({"engine": "vllm", "vllm": {"sampling": {"min_tokens": 300}}}, "300 is above the maximum of 256 output tokens"),
+    ({"engine": "vllm", "vllm": {"sampling": {"max_tokens": 4}}, "decoder": {"min_new_tokens": 8}}, "8 is above"),
+    ({"engine": "vllm", "vllm": {"engine": {"attention_config": {"flash_attn_version": 1}}}}, "must be 2, 3 or 4"),
+    ({"engine": "vllm", "vllm": {"engine": {"offload_num_in_group": 2}}}, "vllm.engine.offload_group_size: needed"),
+    ({"engine": "vllm", "vllm": {"engine": {"block_size": 0}}}, "vllm.engine.block_size: must be at least 1"),
+    ({"dataset": {"source": "synthetic", "input_len": 8, "output_len": 4, "chat_template": True}}, "exact token"),
     ({"transformers": {"torch_compile_mode": "max-autotune"}}, "needs transformers.torch_compile=true"),
     ({"transformers": {"use_cache": False, "cache_implementation": "static"}}, "needs transformers.use_cache"),
     ({"transformers": {"autocast_dtype": "float16"}}, "needs transformers.autocast_enabled"),
@@ -158,6 +168,24 @@ def test_every_error_is_reported_at_once():
 def test_engine_tables_are_consulted():
     cfg = load_experiment({"engine": "vllm", "dtype": "bfloat16"})
     assert cfg.dtype in DTYPES_BY_ENGINE[Engine.vllm] and check_rules(cfg) == []
+    assert check_rules(load_experiment({"engine": "vllm", "dtype": "float32"})) == []  # vLLM runs float32
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"vllm": {"engine": {"swap_space": 4}}}, "vllm.engine.swap_space: vLLM 0.32 has no CPU swap space"),
+        ({"vllm": {"engine": {"num_scheduler_steps": 8}}}, "no multi-step scheduling"),
+        ({"vllm": {"engine": {"max_seq_len_to_capture": 8}}}, "compilation_config.cudagraph_capture_sizes"),
+        ({"vllm": {"engine": {"attention": {"engine": "X"}}}}, "use vllm.engine.attention_config"),
+        ({"vllm": {"engine": {"attention_config": {"engine": "X"}}}}, "use vllm.engine.attention_config.backend"),
+        ({"vllm": {"engine": {"attention_config": {"use_cudnn_prefill": True}}}}, "not in vLLM 0.32's AttentionConfig"),
+        ({"vllm": {"beam_search": {"early_stopping": True}}}, "has no early_stopping"),
+        ({"vllm": {"engine": {"quantization": "bitsandbytes"}}}, "awq, awq_marlin"),
+    ],
+)
+def test_fields_vllm_no_longer_has_name_their_replacement(data, expected):
+    assert expected in problems({"engine": "vllm", **data})
 
 
 def test_aliases_pytorch_and_quant_config():

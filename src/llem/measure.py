@@ -24,8 +24,9 @@ from llem.config.schema import ExperimentConfig
 from llem.datasets import Prompt, load_prompts
 from llem.energy.baseline import obtain_baseline
 from llem.energy.block import energy_block, unmeasured_block
+from llem.energy.devices import keep_first_gpus, restore_visible_gpus
 from llem.energy.select import Selection, select_sampler
-from llem.engines import create_engine
+from llem.engines import create_engine, gpu_count
 from llem.engines.base import EngineRun, InferenceEngine
 from llem.results.io import write_json_atomic
 from llem.results.record import SCHEMA_VERSION, summarize_run
@@ -46,8 +47,19 @@ def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] |
     """Run the measurement of ``cfg``, write ``output_dir/result.json`` and return the result.
 
     ``prior_warnings`` (e.g. other processes found on the GPUs before the job started) are recorded
-    with the measurement's own warnings.
+    with the measurement's own warnings. An engine that uses a set number of GPUs (vLLM's tensor x
+    pipeline parallel size) sees, and is measured on, only the first that many visible ones.
     """
+    count = gpu_count(cfg)
+    previous = keep_first_gpus(count) if count is not None else None
+    try:
+        return _measure(cfg, output_dir, prior_warnings)
+    finally:
+        if count is not None:
+            restore_visible_gpus(previous)
+
+
+def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None) -> dict[str, Any]:
     import transformers
 
     output_dir.mkdir(parents=True, exist_ok=True)
@@ -125,7 +137,7 @@ def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] |
         "config": to_dict(cfg),
         "engine": {
             "name": engine.name,
-            "version": env["packages"].get(engine.name),
+            "version": env["packages"].get(engine.name) or env["packages"].get(f"{engine.name}-cpu"),
             "effective_config": effective,
         },
         "model": {

@@ -8,6 +8,7 @@ job: no CUDA state, loaded model or environment change survives into the next jo
 
 from __future__ import annotations
 
+import contextlib
 import ctypes
 import logging
 import os
@@ -19,6 +20,7 @@ from pathlib import Path
 from llem.config.load import load_experiment
 from llem.errors import LlemError
 from llem.results.io import read_json, write_json_atomic
+from llem.runners import shm
 
 log = logging.getLogger("llem.worker")
 
@@ -63,10 +65,23 @@ def stop_with_the_supervisor() -> None:
     """Die with everything the worker started when its supervisor dies or stops it.
 
     SIGTERM (sent by the supervisor, or by the kernel when the supervisor dies, even by SIGKILL)
-    kills the worker's whole process group at once: engine children included, nothing outlives a
-    killed study to hold a GPU. Linux only; elsewhere the supervisor's own group kill remains.
+    kills the worker's whole process group: engine children first, then the shared-memory segments
+    they leave, then the worker itself. Nothing outlives a killed study to hold a GPU or memory.
+    Linux only; elsewhere the supervisor's own group kill remains.
     """
-    signal.signal(signal.SIGTERM, lambda *_: os.killpg(os.getpgrp(), signal.SIGKILL))
+    before = shm.snapshot()
+
+    def end_group(*_: object) -> None:
+        me, group = os.getpid(), os.getpgrp()
+        for pid in shm.group_members(group):
+            if pid != me:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(pid, signal.SIGKILL)
+        shm.wait_for_group_exit(group, exclude=me)
+        shm.remove_leftovers(before)
+        os.killpg(group, signal.SIGKILL)
+
+    signal.signal(signal.SIGTERM, end_group)
     try:
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGTERM)

@@ -31,6 +31,24 @@ RENAMED_KEYS: dict[str, str] = {
 }
 
 
+_GONE_FROM_ATTENTION = "is not in vLLM 0.32's AttentionConfig: remove it"
+# Fields vLLM 0.32 no longer has (llem follows the real API), and what to do instead.
+REMOVED_KEYS: dict[str, str] = {
+    "vllm.engine.swap_space": "vLLM 0.32 has no CPU swap space (preempted requests are recomputed): remove it",
+    "vllm.engine.num_scheduler_steps": "vLLM 0.32 has no multi-step scheduling: remove it",
+    "vllm.engine.max_seq_len_to_capture": "vLLM 0.32 sizes CUDA graphs in its compilation config: use "
+    "vllm.engine.compilation_config.cudagraph_capture_sizes",
+    "vllm.engine.attention": "renamed after vLLM 0.32's AttentionConfig: use vllm.engine.attention_config "
+    "(its engine field is now backend)",
+    "vllm.engine.attention_config.engine": "renamed: use vllm.engine.attention_config.backend",
+    "vllm.engine.attention_config.use_prefill_decode_attention": _GONE_FROM_ATTENTION,
+    "vllm.engine.attention_config.use_cudnn_prefill": _GONE_FROM_ATTENTION,
+    "vllm.engine.attention_config.disable_flashinfer_prefill": _GONE_FROM_ATTENTION,
+    "vllm.engine.attention_config.use_trtllm_ragged_deepseek_prefill": _GONE_FROM_ATTENTION,
+    "vllm.beam_search.early_stopping": "vLLM 0.32's BeamSearchParams has no early_stopping: remove it",
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class ConfigIssue:
     """One problem found in a configuration: the dotted key and what to do about it."""
@@ -73,6 +91,8 @@ def unknown_key_issue(cls: type, key: str, prefix: str) -> ConfigIssue:
     path = _join(prefix, key)
     if not prefix and key in RENAMED_KEYS:
         return ConfigIssue(path, f"'{key}' was renamed: use {RENAMED_KEYS[key]}")
+    if path in REMOVED_KEYS:
+        return ConfigIssue(path, REMOVED_KEYS[path])
     known = list(field_types(cls))
     hint = suggest(key, known)
     return ConfigIssue(path, f"unknown key '{key}' in {cls.__name__}{hint}")

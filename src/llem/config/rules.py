@@ -17,10 +17,10 @@ from llem.config.schema import (
     ExperimentConfig,
 )
 
-# dtypes each engine can run.
+# dtypes each engine can run (vLLM runs float32 too, on CPUs and GPUs).
 DTYPES_BY_ENGINE: dict[Engine, frozenset[DType]] = {
     Engine.transformers: frozenset({DType.float32, DType.float16, DType.bfloat16}),
-    Engine.vllm: frozenset({DType.float16, DType.bfloat16}),
+    Engine.vllm: frozenset({DType.float32, DType.float16, DType.bfloat16}),
     Engine.tensorrt: frozenset({DType.float16, DType.bfloat16}),
 }
 
@@ -39,7 +39,6 @@ HALF_ONLY_ATTENTION: frozenset[AttnImplementation] = frozenset(
     {AttnImplementation.flash_attention_2, AttnImplementation.flash_attention_3}
 )
 
-VLLM_BLOCK_SIZES: frozenset[int] = frozenset({8, 16, 32})
 
 # Inclusive numeric bounds: dotted path -> (min, max); None = unbounded on that side.
 BOUNDS: dict[str, tuple[float | None, float | None]] = {
@@ -71,14 +70,21 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "transformers.prompt_lookup_num_tokens": (1, None),
     "transformers.tp_size": (1, None),
     "vllm.engine.gpu_memory_utilization": (0.0, 1.0),
-    "vllm.engine.swap_space": (0.0, None),
     "vllm.engine.cpu_offload_gb": (0.0, None),
     "vllm.engine.max_num_seqs": (1, None),
     "vllm.engine.tensor_parallel_size": (1, None),
     "vllm.engine.pipeline_parallel_size": (1, None),
     "vllm.engine.kv_cache_memory_bytes": (1, None),
     "vllm.sampling.n": (1, None),
+    "vllm.engine.max_num_batched_tokens": (1, None),
+    "vllm.engine.max_model_len": (1, None),
+    "vllm.engine.block_size": (1, None),
+    "vllm.sampling.max_tokens": (1, None),
+    "vllm.sampling.min_tokens": (0, None),
+    "vllm.sampling.presence_penalty": (-2.0, 2.0),
+    "vllm.sampling.frequency_penalty": (-2.0, 2.0),
     "vllm.beam_search.beam_width": (1, None),
+    "vllm.beam_search.max_tokens": (1, None),
     "tensorrt.max_batch_size": (1, None),
     "tensorrt.tensor_parallel_size": (1, None),
     "tensorrt.pipeline_parallel_size": (1, None),
@@ -140,7 +146,7 @@ def only_selected_engine_section(cfg: ExperimentConfig) -> Iterator[ConfigIssue]
 @rule
 def engine_supports_dtype(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
     allowed = DTYPES_BY_ENGINE[cfg.engine]
-    if cfg.dtype not in allowed:
+    if cfg.dtype is not None and cfg.dtype not in allowed:
         names = ", ".join(sorted(d.value for d in allowed))
         yield ConfigIssue("dtype", f"{cfg.engine.value} does not run {cfg.dtype.value}; use one of {names}")
 
@@ -189,6 +195,10 @@ def dataset_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
             "dataset.input_len",
             f"{ds.input_len} tokens would be truncated to max_input_tokens={cfg.max_input_tokens}; "
             "raise max_input_tokens or set it to null",
+        )
+    if ds.chat_template and synthetic:
+        yield ConfigIssue(
+            "dataset.chat_template", "synthetic prompts are exact token counts: a chat template would change them"
         )
     if ds.seed is not None and not synthetic:
         yield ConfigIssue("dataset.seed", "only applies to dataset.source=synthetic (random_seed orders prompts)")
@@ -252,19 +262,11 @@ def decoding_mode_samples(cfg: ExperimentConfig) -> bool:
 
 @rule
 def vllm_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
-    engine = cfg.vllm.engine if cfg.vllm else None
-    if engine is None:
+    if cfg.vllm is None:
         return
-    if engine.kv_cache_memory_bytes is not None and engine.gpu_memory_utilization is not None:
-        yield ConfigIssue(
-            "vllm.engine.kv_cache_memory_bytes",
-            "cannot be combined with vllm.engine.gpu_memory_utilization: set one of them",
-        )
-    if engine.block_size is not None and engine.block_size not in VLLM_BLOCK_SIZES:
-        yield ConfigIssue("vllm.engine.block_size", f"must be one of 8, 16, 32, got {engine.block_size}")
-    spec = engine.speculative_config
-    if spec is not None and spec.model is None and spec.method is None:
-        yield ConfigIssue("vllm.engine.speculative_config", "needs a draft model or a method (e.g. ngram)")
+    from llem.engines.vllm.capabilities import config_issues  # the table of what vLLM accepts
+
+    yield from config_issues(cfg)
 
 
 @rule
@@ -272,7 +274,7 @@ def tensorrt_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
     t = cfg.tensorrt
     if t is None:
         return
-    if t.dtype is not None and t.dtype.value != cfg.dtype.value:
+    if t.dtype is not None and cfg.dtype is not None and t.dtype.value != cfg.dtype.value:
         yield ConfigIssue("tensorrt.dtype", f"differs from dtype ({cfg.dtype.value}): set only dtype")
     if t.max_input_len is not None and t.max_seq_len is not None and t.max_input_len >= t.max_seq_len:
         yield ConfigIssue("tensorrt.max_input_len", "must be below tensorrt.max_seq_len")

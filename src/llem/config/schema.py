@@ -106,25 +106,43 @@ class CacheImplementation(str, Enum):
 
 
 class VllmKvCacheDType(str, Enum):
+    """KV-cache element types of vLLM 0.32 (``CacheDType``); ``auto`` = the model dtype."""
+
     auto = "auto"
+    float16 = "float16"
+    bfloat16 = "bfloat16"
     fp8 = "fp8"
-    fp8_e5m2 = "fp8_e5m2"
     fp8_e4m3 = "fp8_e4m3"
+    fp8_e5m2 = "fp8_e5m2"
+    fp8_inc = "fp8_inc"
+    nvfp4 = "nvfp4"
 
 
 class VllmQuantization(str, Enum):
+    """Weight quantisation methods of vLLM 0.32 (``QUANTIZATION_METHODS``); None = read from the model."""
+
     awq = "awq"
+    awq_marlin = "awq_marlin"
     gptq = "gptq"
+    gptq_marlin = "gptq_marlin"
     fp8 = "fp8"
-    fp8_e5m2 = "fp8_e5m2"
-    fp8_e4m3 = "fp8_e4m3"
-    marlin = "marlin"
-    bitsandbytes = "bitsandbytes"
+    fbgemm_fp8 = "fbgemm_fp8"
+    modelopt = "modelopt"
+    modelopt_fp4 = "modelopt_fp4"
+    mxfp4 = "mxfp4"
+    experts_int8 = "experts_int8"
+    moe_wna16 = "moe_wna16"
+    torchao = "torchao"
+    quark = "quark"
+    inc = "inc"
 
 
 class VllmExecutorBackend(str, Enum):
+    """How vLLM runs its workers: processes (mp), Ray, or one process (uni)."""
+
     mp = "mp"
     ray = "ray"
+    uni = "uni"
 
 
 class TensorRTBackend(str, Enum):
@@ -157,6 +175,9 @@ class DatasetConfig:
     output_len: Optional[int] = None
     # synthetic: seed of the random token draw; None = random_seed
     seed: Optional[int] = None
+    # wrap each prompt in the tokenizer's chat template as a user turn (both engines alike);
+    # None = when the tokenizer has a chat template (never for synthetic prompts, which are token counts)
+    chat_template: Optional[bool] = None
 
 
 @dataclass
@@ -278,48 +299,43 @@ class VllmSpeculativeConfig:
 
 @dataclass
 class VllmAttentionConfig:
-    engine: Optional[str] = None  # attention backend name
-    flash_attn_version: Optional[int] = None
-    flash_attn_max_num_splits_for_cuda_graph: Optional[int] = None
-    use_prefill_decode_attention: Optional[bool] = None
-    use_prefill_query_quantization: Optional[bool] = None
-    use_cudnn_prefill: Optional[bool] = None
-    disable_flashinfer_prefill: Optional[bool] = None
-    disable_flashinfer_q_quantization: Optional[bool] = None
+    """vLLM ``AttentionConfig`` (``EngineArgs.attention_config``)."""
+
+    backend: Optional[str] = None  # attention backend name, e.g. FLASH_ATTN, FLASHINFER, CPU_ATTN; -> vLLM's choice
+    flash_attn_version: Optional[int] = None  # 2 | 3 | 4
+    flash_attn_max_num_splits_for_cuda_graph: Optional[int] = None  # -> 32
+    use_prefill_query_quantization: Optional[bool] = None  # -> false
+    disable_flashinfer_q_quantization: Optional[bool] = None  # -> false
     use_trtllm_attention: Optional[bool] = None
-    use_trtllm_ragged_deepseek_prefill: Optional[bool] = None
 
 
 @dataclass
 class VllmEngineConfig:
-    """vLLM ``LLM(...)`` engine arguments."""
+    """vLLM ``LLM(...)`` engine arguments (``EngineArgs`` of vLLM 0.32)."""
 
     gpu_memory_utilization: Optional[float] = None  # -> 0.9 (fraction of GPU memory)
-    swap_space: Optional[float] = None  # -> 4 (GiB)
     cpu_offload_gb: Optional[float] = None  # -> 0 (GiB)
-    block_size: Optional[int] = None  # 8 | 16 | 32 -> 16 (tokens per KV block)
+    block_size: Optional[int] = None  # tokens per KV block -> 16 on CUDA, 128 on CPU
     kv_cache_dtype: Optional[VllmKvCacheDType] = None  # -> auto
-    enforce_eager: Optional[bool] = None  # -> false
-    enable_chunked_prefill: Optional[bool] = None
-    max_num_seqs: Optional[int] = None  # -> 256
-    max_num_batched_tokens: Optional[int] = None
-    max_model_len: Optional[int] = None  # tokens
+    enforce_eager: Optional[bool] = None  # -> false on CUDA, true on CPU (llem's CPU default)
+    enable_chunked_prefill: Optional[bool] = None  # -> vLLM's choice (on)
+    max_num_seqs: Optional[int] = None  # -> 256 (concurrent requests)
+    max_num_batched_tokens: Optional[int] = None  # -> vLLM's choice per device
+    max_model_len: Optional[int] = None  # tokens -> the model's context length
     tensor_parallel_size: Optional[int] = None  # -> 1
     pipeline_parallel_size: Optional[int] = None  # -> 1
-    enable_prefix_caching: Optional[bool] = None
-    quantization: Optional[VllmQuantization] = None
-    num_scheduler_steps: Optional[int] = None
-    max_seq_len_to_capture: Optional[int] = None  # tokens
-    distributed_executor_backend: Optional[VllmExecutorBackend] = None
+    enable_prefix_caching: Optional[bool] = None  # -> false (llem's default: repeated prompts would hit the cache)
+    quantization: Optional[VllmQuantization] = None  # -> from the model's config
+    distributed_executor_backend: Optional[VllmExecutorBackend] = None  # -> vLLM's choice
     speculative_config: Optional[VllmSpeculativeConfig] = field(default_factory=VllmSpeculativeConfig)
-    offload_group_size: Optional[int] = None
-    offload_num_in_group: Optional[int] = None
-    offload_prefetch_step: Optional[int] = None
+    offload_group_size: Optional[int] = None  # -> 0 (off)
+    offload_num_in_group: Optional[int] = None  # -> 1
+    offload_prefetch_step: Optional[int] = None  # -> 1
     offload_params: Optional[List[str]] = None
-    disable_custom_all_reduce: Optional[bool] = None
-    kv_cache_memory_bytes: Optional[int] = None  # bytes; exclusive with gpu_memory_utilization
+    disable_custom_all_reduce: Optional[bool] = None  # -> false
+    kv_cache_memory_bytes: Optional[int] = None  # bytes; exclusive with gpu_memory_utilization; -> 1 GiB on CPU
     compilation_config: Optional[Dict[str, Any]] = field(default_factory=dict)  # passed through to vLLM
-    attention: Optional[VllmAttentionConfig] = field(default_factory=VllmAttentionConfig)
+    attention_config: Optional[VllmAttentionConfig] = field(default_factory=VllmAttentionConfig)
 
 
 @dataclass
@@ -327,21 +343,21 @@ class VllmSamplingConfig:
     """vLLM ``SamplingParams`` extras beyond the shared decoder."""
 
     max_tokens: Optional[int] = None  # -> max_output_tokens
-    min_tokens: Optional[int] = None
-    presence_penalty: Optional[float] = None
-    frequency_penalty: Optional[float] = None
-    ignore_eos: Optional[bool] = None
-    n: Optional[int] = None  # -> 1
+    min_tokens: Optional[int] = None  # -> decoder.min_new_tokens, else 0
+    presence_penalty: Optional[float] = None  # -> 0.0
+    frequency_penalty: Optional[float] = None  # -> 0.0
+    ignore_eos: Optional[bool] = None  # -> false
+    n: Optional[int] = None  # -> 1 (output sequences per prompt)
 
 
 @dataclass
 class VllmBeamSearchConfig:
-    """vLLM beam search (replaces sampling when set)."""
+    """vLLM beam search, ``LLM.beam_search`` with ``BeamSearchParams`` (replaces sampling when set)."""
 
-    beam_width: Optional[int] = None  # >= 1
-    length_penalty: Optional[float] = None
-    early_stopping: Optional[bool] = None
-    max_tokens: Optional[int] = None
+    beam_width: Optional[int] = None  # >= 1 -> 1
+    length_penalty: Optional[float] = None  # -> 1.0
+    max_tokens: Optional[int] = None  # -> max_output_tokens
+    ignore_eos: Optional[bool] = None  # -> false
 
 
 @dataclass
@@ -411,8 +427,9 @@ class ExperimentConfig:
     # transformers | vllm | tensorrt (select with the engine/ group: engine=vllm)
     engine: Engine = Engine.transformers
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    # float32 | float16 | bfloat16
-    dtype: DType = DType.bfloat16
+    # float32 | float16 | bfloat16; None = the engine's choice for the device: bfloat16 on a GPU, on a CPU
+    # float32 (transformers) and bfloat16 (vLLM); the dtype used is recorded in the result
+    dtype: Optional[DType] = None
     # seeds the inference RNGs and the dataset order
     random_seed: int = 42
     # truncate prompts to this many tokens; None = no truncation

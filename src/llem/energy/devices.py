@@ -115,6 +115,28 @@ def visible_gpus(nvml: ModuleType, environ: dict[str, str] | None = None) -> lis
     return gpus
 
 
+def keep_first_gpus(count: int, environ: dict[str, str] | None = None) -> str | None:
+    """Narrow ``CUDA_VISIBLE_DEVICES`` to its first ``count`` entries (the first ``count`` GPUs when unset),
+    so that the engine, the energy samplers and telemetry all see exactly the GPUs the engine uses.
+
+    Returns the previous value (None: it was unset), for :func:`restore_visible_gpus`.
+    """
+    env = os.environ if environ is None else environ
+    previous = env.get("CUDA_VISIBLE_DEVICES")
+    entries = [e.strip() for e in previous.split(",")] if previous is not None else [str(i) for i in range(count)]
+    env["CUDA_VISIBLE_DEVICES"] = ",".join(entries[:count])
+    return previous
+
+
+def restore_visible_gpus(previous: str | None, environ: dict[str, str] | None = None) -> None:
+    """Undo :func:`keep_first_gpus` (an inline run must not narrow the next job's GPUs)."""
+    env = os.environ if environ is None else environ
+    if previous is None:
+        env.pop("CUDA_VISIBLE_DEVICES", None)
+    else:
+        env["CUDA_VISIBLE_DEVICES"] = previous
+
+
 def device_warnings(gpus: list[Gpu], environ: dict[str, str] | None = None) -> list[str]:
     """What limits the per-GPU attribution: shared MIG parents, an index order CUDA may not share."""
     env = os.environ if environ is None else environ

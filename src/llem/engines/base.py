@@ -12,14 +12,26 @@ from llem.datasets import Prompt
 class RequestRecord:
     """One prompt's measured generation.
 
-    Times are seconds from the start of the request's batch (``time.perf_counter`` clock).
+    Times are seconds from the request's arrival: the start of the engine's ``generate`` call, which
+    hands every prompt of the run over at once (offline serving), on the ``time.perf_counter`` clock.
+    This one definition holds for every engine (see :data:`LATENCY_METHOD`).
     """
 
     input_tokens: int  # prompt tokens after truncation, no padding
     output_tokens: int  # generated tokens up to and including the first EOS; no padding
-    ttft_s: float | None  # time to first token
+    ttft_s: float | None  # time to first token, from arrival (queueing included)
     itl_s: list[float] = field(default_factory=list)  # inter-token latency of each later token
     finished_by_eos: bool = False
+    queue_s: float | None = None  # from arrival until the engine began processing it
+
+
+# How every engine's per-request latency is defined; recorded in each result's ``latency.method``.
+LATENCY_METHOD = (
+    "per request, from its arrival: every prompt of the run is handed to the engine at the start of the "
+    "timed window (offline serving); TTFT = first generated token's time - arrival (queueing included), "
+    "ITL = time between consecutive generated tokens of the request, taken when the engine returns each "
+    "decoding step; queue = arrival until the engine began processing the request"
+)
 
 
 @dataclass
@@ -27,7 +39,7 @@ class BatchRecord:
     """One engine call on a batch of prompts."""
 
     size: int  # requests in the batch
-    padded_input_len: int  # prompt length after left padding, tokens
+    padded_input_len: int  # prompt length after left padding, tokens (the longest prompt without padding)
     forward_passes: int  # decoding steps the engine ran (prefill included)
     wall_s: float  # seconds from submission to the last token
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from llem.engines.base import EngineRun
+from llem.engines.base import LATENCY_METHOD, EngineRun
 from llem.results.stats import distribution
 
 SCHEMA_VERSION = "1.0"
@@ -18,6 +18,7 @@ def summarize_run(run: EngineRun, inference_time_s: float) -> dict[str, Any]:
     total = input_tokens + output_tokens
     ttft = [r.ttft_s for r in requests if r.ttft_s is not None]
     itl = [gap for r in requests for gap in r.itl_s]
+    queue = [r.queue_s for r in requests if r.queue_s is not None]
     return {
         "tokens": {
             "input_tokens": input_tokens,
@@ -38,8 +39,8 @@ def summarize_run(run: EngineRun, inference_time_s: float) -> dict[str, Any]:
         "latency": {
             "ttft": distribution(ttft),
             "itl": distribution(itl),
+            "queue": distribution(queue),
             "batch_wall": distribution([b.wall_s for b in run.batches]),
-            "method": "per-step timestamps inside generate (a stopping-criteria hook); "
-            "times from the start of the request's batch",
+            "method": LATENCY_METHOD,
         },
     }

@@ -21,6 +21,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from llem.runners import shm
+
 # Seconds a stopped worker gets between SIGTERM and SIGKILL.
 GRACE_S = 10.0
 
@@ -73,6 +75,7 @@ class Supervisor:
         """Start the worker and block until it ends; re-raises KeyboardInterrupt after stopping it."""
         start = time.monotonic()
         self._last_output = start
+        shm_before = shm.snapshot()
         proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
@@ -91,11 +94,12 @@ class Supervisor:
             reason = self._wait(start)
         except KeyboardInterrupt:
             self._stop(proc)
+            _end_group(proc.pid, shm_before)
             pump.join(timeout=5)
             raise
         if reason != "exited":
             self._stop(proc)
-        _kill_group(proc.pid, signal.SIGKILL)  # leftovers of a finished worker
+        _end_group(proc.pid, shm_before)  # leftovers of a finished or killed worker
         pump.join(timeout=5)
         return WorkerExit(
             proc.returncode, reason, self._detail(reason, proc.returncode), time.monotonic() - start, proc.pid
@@ -149,6 +153,13 @@ class Supervisor:
             hint = " (out of memory?)" if name == "SIGKILL" else ""
             return f"killed by {name}{hint}"
         return f"exit code {returncode}"
+
+
+def _end_group(pgid: int, shm_before: frozenset[str]) -> None:
+    """SIGKILL what is left of the worker's group, then unlink the shared memory it left behind."""
+    _kill_group(pgid, signal.SIGKILL)
+    shm.wait_for_group_exit(pgid)
+    shm.remove_leftovers(shm_before)
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

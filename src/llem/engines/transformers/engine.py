@@ -10,6 +10,7 @@ from llem import flops
 from llem.config.schema import ExperimentConfig, TransformersConfig
 from llem.datasets import Prompt
 from llem.engines.base import BatchRecord, EngineRun, LoadInfo
+from llem.engines.prompts import applies_chat_template, encode_prompts
 from llem.engines.transformers import generation, loading
 from llem.models import resolve_model
 
@@ -45,6 +46,7 @@ class TransformersEngine:
                 torch.backends.cuda.matmul.allow_tf32 = self.section.allow_tf32
                 torch.backends.cudnn.allow_tf32 = self.section.allow_tf32
         self._tokenizer = loading.load_tokenizer(path)
+        self._chat_template = applies_chat_template(self.cfg.dataset, self._tokenizer)
         kwargs = loading.model_kwargs(self.cfg, self._device, self._load_passthrough)
         model = loading.load_model(path, kwargs, self._device)
         model = loading.apply_lora(model, self.cfg)
@@ -66,9 +68,11 @@ class TransformersEngine:
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, prompts: list[Prompt]) -> EngineRun:
+        """Every prompt arrives now; the batches run one after the other (later ones queue)."""
+        arrival = time.perf_counter()
         run = EngineRun(requests=[], batches=[])
         for first in range(0, len(prompts), self.batch_size):
-            self._generate_batch(prompts[first : first + self.batch_size], run)
+            self._generate_batch(prompts[first : first + self.batch_size], run, arrival)
         return run
 
     def _max_new_tokens(self, prompt: Prompt, input_len: int) -> int:
@@ -82,17 +86,11 @@ class TransformersEngine:
         cfg = self._model.config
         return int(getattr(cfg, "max_position_embeddings", 0) or self._tokenizer.model_max_length)
 
-    def _generate_batch(self, batch: list[Prompt], run: EngineRun) -> None:
+    def _generate_batch(self, batch: list[Prompt], run: EngineRun, arrival: float) -> None:
         import torch
 
-        max_len = self.cfg.max_input_tokens
-        enc = self._tokenizer(
-            [p.text for p in batch],
-            return_tensors="pt",
-            padding=True,
-            truncation=max_len is not None,
-            max_length=max_len,
-        ).to(self._model.device)
+        ids = encode_prompts(self._tokenizer, batch, self.cfg.max_input_tokens, self._chat_template)
+        enc = self._tokenizer.pad({"input_ids": ids}, return_tensors="pt", padding=True).to(self._model.device)
         padded = int(enc["input_ids"].shape[1])
         new_tokens = max(self._max_new_tokens(p, padded) for p in batch)
         kwargs = generation.generation_kwargs(self.cfg, self._gen_passthrough)
@@ -113,7 +111,8 @@ class TransformersEngine:
         wall = time.perf_counter() - timer.start
         input_lens = [int(n) for n in enc["attention_mask"].sum(dim=1).tolist()]
         generated = out[:, padded:]
-        run.requests += generation.request_records(generated, input_lens, padded, timer.marks, self._eos)
+        queued = timer.start - arrival
+        run.requests += generation.request_records(generated, input_lens, padded, timer.marks, self._eos, queued)
         run.batches.append(BatchRecord(len(batch), padded, len(timer.marks), wall))
         run.texts += self._tokenizer.batch_decode(generated, skip_special_tokens=True)
 
@@ -122,8 +121,9 @@ class TransformersEngine:
             return contextlib.nullcontext()
         import torch
 
-        dtype = self.section.autocast_dtype.value if self.section.autocast_dtype else self.cfg.dtype.value
-        return torch.autocast(device_type=self._device, dtype=getattr(torch, dtype))
+        chosen = self.section.autocast_dtype
+        dtype = loading.torch_dtype(chosen.value) if chosen else self._load_kwargs["dtype"]
+        return torch.autocast(device_type=self._device, dtype=dtype)
 
     def synchronize(self) -> None:
         if self._device == "cuda":
@@ -157,7 +157,7 @@ class TransformersEngine:
             "low_cpu_mem_usage": self._load_kwargs["low_cpu_mem_usage"],
             "allow_tf32": _tf32_state() if self._device == "cuda" else None,
             "autocast_enabled": bool(s.autocast_enabled),
-            "autocast_dtype": (s.autocast_dtype.value if s.autocast_dtype else self.cfg.dtype.value)
+            "autocast_dtype": (s.autocast_dtype.value if s.autocast_dtype else _dtype_name(self._load_kwargs["dtype"]))
             if s.autocast_enabled
             else None,
             "dtype": str(next(model.parameters()).dtype).removeprefix("torch."),
@@ -167,6 +167,7 @@ class TransformersEngine:
             "passthrough_to_generate": sorted(self._gen_passthrough),
             "passthrough_to_from_pretrained": sorted(self._load_passthrough),
             "context_length": self._context_length(),
+            "chat_template": self._chat_template,
         }
 
     def flops(self, run: EngineRun) -> dict[str, Any]:
@@ -190,6 +191,10 @@ class TransformersEngine:
             import torch
 
             torch.cuda.empty_cache()
+
+
+def _dtype_name(dtype: Any) -> str:
+    return str(dtype).removeprefix("torch.")
 
 
 def _tf32_state() -> bool:

@@ -94,10 +94,19 @@ def token_times(marks: list[tuple[float, int]], prompt_len: int) -> list[float]:
 
 
 def request_records(
-    generated: Any, input_lens: list[int], padded_len: int, marks: list[tuple[float, int]], eos_ids: set[int]
+    generated: Any,
+    input_lens: list[int],
+    padded_len: int,
+    marks: list[tuple[float, int]],
+    eos_ids: set[int],
+    queued_s: float = 0.0,
 ) -> list[RequestRecord]:
-    """One :class:`RequestRecord` per row of ``generated`` (the new tokens only)."""
-    arrivals = token_times(marks, padded_len)
+    """One :class:`RequestRecord` per row of ``generated`` (the new tokens only).
+
+    ``marks`` are seconds from the batch's start; ``queued_s`` is how long the batch's requests
+    waited from their arrival until it started, so TTFT counts from arrival.
+    """
+    arrivals = [queued_s + t for t in token_times(marks, padded_len)]
     records = []
     for row, n_in in zip(generated.tolist(), input_lens):
         n_out, by_eos = count_generated(row, eos_ids)
@@ -109,6 +118,7 @@ def request_records(
                 ttft_s=mine[0] if mine else None,
                 itl_s=[b - a for a, b in zip(mine, mine[1:])],
                 finished_by_eos=by_eos,
+                queue_s=queued_s,
             )
         )
     return records

@@ -1,0 +1,243 @@
+"""The vLLM engine: offline ``vllm.LLM``, every prompt handed over at once, timed per decoding step.
+
+Requests go straight to ``LLM.llm_engine`` with ``RequestOutputKind.DELTA``, and llem steps the
+engine itself (as ``LLM.generate`` does inside), so each step's new tokens get a timestamp: TTFT and
+ITL per request without streaming. Beam search runs through ``LLM.beam_search`` (no per-token times).
+"""
+
+from __future__ import annotations
+
+import gc
+import logging
+import time
+from typing import Any
+
+from llem import flops
+from llem.config.schema import DType, ExperimentConfig
+from llem.datasets import Prompt
+from llem.engines.base import BatchRecord, EngineRun, LoadInfo, RequestRecord
+from llem.engines.prompts import applies_chat_template, encode_prompts
+from llem.engines.transformers.generation import count_generated
+from llem.engines.transformers.loading import load_tokenizer
+from llem.engines.vllm import args, runtime
+from llem.engines.vllm.capabilities import CPU, CUDA, device_issues
+from llem.errors import ConfigError, ModelUnavailableError
+from llem.models import resolve_model
+
+log = logging.getLogger("llem.engines.vllm")
+
+
+class VllmEngine:
+    """Runs one experiment's model with vLLM; see :class:`llem.engines.base.InferenceEngine`."""
+
+    name = "vllm"
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.cfg = cfg
+        self.beam = args.sections(cfg)[2] is not None
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._device = "cpu"
+        self._dtype = DType.bfloat16
+        self._env: dict[str, str] = {}
+        self._kwargs: dict[str, Any] = {}
+        self._chat_template = False
+        self._eos: set[int] = set()
+        self._next_id = 0
+        self._lora: Any = None
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self) -> LoadInfo:
+        start = time.perf_counter()
+        path = resolve_model(self.cfg.model)
+        self._device = runtime.device()
+        table = CUDA if self._device == "cuda" else CPU
+        self._dtype = self.cfg.dtype or runtime.default_dtype(self._device)
+        problems = device_issues(self.cfg, table, self._dtype, runtime.head_size(path))
+        if problems:
+            raise ConfigError("this experiment cannot run here:\n  - " + "\n  - ".join(problems))
+        self._env = runtime.set_environment(self._device)
+        self._tokenizer = load_tokenizer(path)
+        self._chat_template = applies_chat_template(self.cfg.dataset, self._tokenizer)
+        self._eos = runtime.eos_ids(path, self._tokenizer)
+        vllm = runtime.import_vllm()
+        self._kwargs = args.engine_kwargs(self.cfg, path, self._dtype, self._device)
+        self._kwargs.update(self._passthrough(runtime.engine_arg_names()))
+        try:
+            self._llm = vllm.LLM(**self._kwargs)
+        except (ValueError, TypeError) as err:  # vLLM's argument and config validation
+            raise ConfigError(f"vLLM rejected the configuration: {err}") from err
+        except OSError as err:
+            raise ModelUnavailableError(f"vLLM cannot load model '{path}': {err}") from err
+        if self.cfg.lora is not None:
+            self._lora = runtime.lora_request(self.cfg.lora)
+        return LoadInfo(
+            model_path=path,
+            load_time_s=time.perf_counter() - start,
+            device=self._device,
+            n_parameters=runtime.parameter_count(path),
+        )
+
+    def _passthrough(self, fields: frozenset[str]) -> dict[str, Any]:
+        """The ``passthrough_kwargs`` named in ``fields``; a ConfigError for a key vLLM does not know."""
+        given = self.cfg.passthrough_kwargs or {}
+        unknown = sorted(set(given) - runtime.engine_arg_names() - runtime.sampling_param_names())
+        if unknown:
+            raise ConfigError(
+                f"passthrough_kwargs.{unknown[0]}: neither an EngineArgs nor a SamplingParams field of vLLM "
+                f"{runtime.import_vllm().__version__}; fix the name or remove it"
+            )
+        return {k: v for k, v in given.items() if k in fields}
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def generate(self, prompts: list[Prompt]) -> EngineRun:
+        """Hand every prompt to the engine at once (their common arrival), then step it to the end."""
+        arrival = time.monotonic()
+        ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
+        if self.beam:
+            return self._beam_search(prompts, ids, arrival)
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.sampling_params import RequestOutputKind
+
+        engine = self._llm.llm_engine
+        passthrough = self._passthrough(runtime.sampling_param_names())
+        inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
+        order = []
+        for prompt, engine_input in zip(prompts, inputs):
+            params = SamplingParams(
+                **args.sampling_kwargs(self.cfg, prompt.max_new_tokens),
+                **passthrough,
+                output_kind=RequestOutputKind.DELTA,
+            )
+            request_id = str(self._next_id)
+            self._next_id += 1
+            engine.add_request(request_id, engine_input, params, lora_request=self._lora)
+            order.append(request_id)
+        tokens: dict[str, dict[int, list[int]]] = {rid: {} for rid in order}
+        times: dict[str, dict[int, list[float]]] = {rid: {} for rid in order}
+        finished: dict[str, Any] = {}
+        steps = 0
+        while engine.has_unfinished_requests():
+            outputs = engine.step()
+            steps += 1
+            now = time.monotonic() - arrival
+            for out in outputs:
+                for completion in out.outputs:
+                    new = list(completion.token_ids)
+                    tokens[out.request_id].setdefault(completion.index, []).extend(new)
+                    times[out.request_id].setdefault(completion.index, []).extend([now] * len(new))
+                if out.finished:
+                    finished[out.request_id] = out
+        wall = time.monotonic() - arrival
+        run = EngineRun(requests=[], batches=[BatchRecord(len(ids), max(map(len, ids), default=0), steps, wall)])
+        for rid, prompt_ids in zip(order, ids):
+            self._record(run, prompt_ids, tokens[rid], times[rid], finished.get(rid), arrival)
+        return run
+
+    def _record(
+        self,
+        run: EngineRun,
+        prompt_ids: list[int],
+        tokens: dict[int, list[int]],
+        times: dict[int, list[float]],
+        final: Any,
+        arrival: float,
+    ) -> None:
+        """One request's record, its completions summed (``vllm.sampling.n`` > 1)."""
+        n_out, by_eos, itl, firsts = 0, True, [], []
+        for index, completion in tokens.items():
+            count, eos = count_generated(completion, self._eos)
+            stamps = times[index][:count]
+            n_out += count
+            by_eos = by_eos and eos
+            itl += [b - a for a, b in zip(stamps, stamps[1:])]
+            firsts += stamps[:1]
+        metrics = getattr(final, "metrics", None)
+        queue = metrics.scheduled_ts - arrival if metrics is not None and metrics.scheduled_ts else None
+        run.requests.append(
+            RequestRecord(
+                input_tokens=len(prompt_ids),
+                output_tokens=n_out,
+                ttft_s=min(firsts) if firsts else None,
+                itl_s=itl,
+                finished_by_eos=bool(tokens) and by_eos,
+                queue_s=queue,
+            )
+        )
+        if final is not None:
+            run.texts += [c.text for c in final.outputs]
+
+    def _beam_search(self, prompts: list[Prompt], ids: list[list[int]], arrival: float) -> EngineRun:
+        """``LLM.beam_search``: exact token counts of the best beam; no per-token times exist here."""
+        from vllm import TokensPrompt
+        from vllm.sampling_params import BeamSearchParams
+
+        run = EngineRun(requests=[], batches=[])
+        groups: dict[int | None, list[int]] = {}
+        for i, prompt in enumerate(prompts):
+            groups.setdefault(prompt.max_new_tokens, []).append(i)
+        results: dict[int, Any] = {}
+        for forced, members in groups.items():
+            params = BeamSearchParams(**args.beam_search_kwargs(self.cfg, forced))
+            outputs = self._llm.beam_search(
+                [TokensPrompt(prompt_token_ids=ids[i]) for i in members], params, lora_request=self._lora
+            )
+            results.update(zip(members, outputs))
+        for i, prompt_ids in enumerate(ids):
+            best = results[i].sequences[0]
+            count, eos = count_generated(best.tokens[len(prompt_ids) :], self._eos)
+            run.requests.append(RequestRecord(len(prompt_ids), count, None, [], eos))
+            run.texts.append(best.text or "")
+        steps = max((r.output_tokens for r in run.requests), default=0)
+        run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
+        return run
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: ``step`` returns once the step's tokens exist on the host."""
+
+    # -- facts for the result -----------------------------------------------------------------
+
+    def effective_config(self) -> dict[str, Any]:
+        return {
+            **runtime.effective_engine_settings(self._llm),
+            "decoding": "beam_search" if self.beam else "sampling_params",
+            "sampling_params": None if self.beam else args.sampling_kwargs(self.cfg, None),
+            "beam_search_params": args.beam_search_kwargs(self.cfg, None) if self.beam else None,
+            "llm_kwargs": {k: sorted(v) if isinstance(v, set) else v for k, v in self._kwargs.items()},
+            "environment": self._env,
+            "chat_template": self._chat_template,
+            "eos_token_ids": sorted(self._eos),
+            "device": self._device,
+        }
+
+    def flops(self, run: EngineRun) -> dict[str, Any]:
+        """Per request (vLLM pads nothing): its own prefill, then one step per further token (per beam)."""
+        shape = runtime.decoder_shape(self._kwargs["model"])
+        beams = args.beam_search_kwargs(self.cfg, None)["beam_width"] if self.beam else 1
+        per_request = [BatchRecord(1, r.input_tokens, r.output_tokens, 0.0) for r in run.requests]
+        block = flops.estimate(shape, per_request, sum(r.output_tokens for r in run.requests), beams)
+        block["scope"] = "matrix multiplications of the measured window, per request (vLLM pads nothing)"
+        return block
+
+    def memory(self) -> dict[str, Any]:
+        return runtime.memory_facts(self._llm, self._device)
+
+    def close(self) -> None:
+        """Shut the engine down (its EngineCore and worker processes, where it started any)."""
+        if self._llm is None:
+            return
+        try:
+            self._llm.llm_engine.engine_core.shutdown()
+        except Exception as err:  # shutdown is best effort; the worker's process group ends the rest
+            log.warning("vLLM shutdown: %s", err)
+        self._llm = None
+        gc.collect()
+        if self._device == "cuda":
+            import torch
+
+            torch.cuda.empty_cache()

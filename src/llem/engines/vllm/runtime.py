@@ -1,0 +1,222 @@
+"""What the vLLM engine needs around ``vllm.LLM``: device and dtype defaults, the environment vLLM reads
+at import, the model's shapes, and the settings read back from a running engine."""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import json
+import os
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from llem import flops
+from llem.config.schema import DType, LoRAConfig
+from llem.errors import EngineUnavailableError
+
+# Environment llem sets for vLLM unless the user did. On a CPU the engine runs in the worker process
+# (no EngineCore child: ~55 s less per start, and every thread in llem's process group).
+CPU_ENVIRONMENT = {"VLLM_ENABLE_V1_MULTIPROCESSING": "0"}
+COMMON_ENVIRONMENT = {"VLLM_LOGGING_LEVEL": "WARNING"}  # vLLM's INFO lines would bury llem's own
+# Environment variables recorded with the result: what shapes vLLM's CPU and process behaviour.
+RECORDED_ENVIRONMENT = (
+    "VLLM_ENABLE_V1_MULTIPROCESSING",
+    "VLLM_CPU_KVCACHE_SPACE",
+    "VLLM_CPU_OMP_THREADS_BIND",
+    "VLLM_CPU_NUM_OF_RESERVED_CPU",
+    "OMP_NUM_THREADS",
+    "VLLM_ATTENTION_BACKEND",
+    "VLLM_LOGGING_LEVEL",
+)
+BROKEN_COMPANIONS = "pip uninstall -y torchvision torchaudio torchcodec"
+
+
+def device() -> str:
+    """``cuda`` when torch sees a CUDA GPU (the CUDA build of vLLM), else ``cpu`` (vllm-cpu)."""
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
+
+
+def cpu_has_bf16() -> bool:
+    """Whether this CPU computes bfloat16 natively (AVX512-BF16 or AMX), from /proc/cpuinfo."""
+    try:
+        flags = Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return False
+    return "avx512_bf16" in flags or "amx_bf16" in flags
+
+
+def default_dtype(on: str) -> DType:
+    """``dtype`` left unset: bfloat16 on a GPU, and on a CPU with native bfloat16; float32 on other CPUs,
+    where vLLM's bfloat16 kernels emulate it and run slower."""
+    if on == "cuda" or cpu_has_bf16():
+        return DType.bfloat16
+    return DType.float32
+
+
+def set_environment(on: str) -> dict[str, str]:
+    """Set llem's defaults for vLLM's environment (never over the user's), before vLLM is imported.
+
+    Returns the recorded variables as vLLM will read them.
+    """
+    defaults = {**COMMON_ENVIRONMENT, **(CPU_ENVIRONMENT if on == "cpu" else {})}
+    for key, value in defaults.items():
+        os.environ.setdefault(key, value)
+    return {key: os.environ[key] for key in RECORDED_ENVIRONMENT if key in os.environ}
+
+
+def import_vllm() -> ModuleType:
+    """``import vllm``, or an EngineUnavailableError that says how to repair the install."""
+    try:
+        import vllm
+    except ImportError as err:
+        raise EngineUnavailableError(f"engine=vllm: 'import vllm' failed ({err})") from err
+    except (RuntimeError, OSError) as err:  # e.g. a CUDA torchvision beside the CPU torch
+        raise EngineUnavailableError(
+            f"engine=vllm: 'import vllm' failed ({err}); a torchvision, torchaudio or torchcodec built for "
+            f"another torch breaks it: {BROKEN_COMPANIONS}"
+        ) from err
+    return vllm
+
+
+@functools.cache
+def engine_arg_names() -> frozenset[str]:
+    """Every field of vLLM's ``EngineArgs``."""
+    from vllm.engine.arg_utils import EngineArgs
+
+    return frozenset(f.name for f in dataclasses.fields(EngineArgs))
+
+
+@functools.cache
+def sampling_param_names() -> frozenset[str]:
+    """Every public field of vLLM's ``SamplingParams``."""
+    from vllm import SamplingParams
+
+    return frozenset(name for name in SamplingParams.__struct_fields__ if not name.startswith("_"))
+
+
+def _model_config(path: str) -> dict[str, Any] | None:
+    file = Path(path) / "config.json"
+    if not file.is_file():
+        return None
+    data = json.loads(file.read_text())
+    return data.get("text_config", data)
+
+
+def head_size(path: str) -> int | None:
+    """The attention head size of a local model folder; None when it cannot be read here."""
+    config = _model_config(path)
+    if config is None or "num_attention_heads" not in config:
+        return None
+    return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
+
+
+def eos_ids(path: str, tokenizer: Any) -> set[int]:
+    """Token ids that end a sequence: the model's generation config, else the tokenizer's EOS."""
+    from transformers import GenerationConfig
+
+    try:
+        eos = GenerationConfig.from_pretrained(path).eos_token_id
+    except OSError:
+        eos = None
+    if eos is None:
+        eos = tokenizer.eos_token_id
+    if eos is None:
+        return set()
+    return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+
+
+def parameter_count(path: str) -> int | None:
+    """Parameters stored in the model folder's safetensors files; None when there are none here."""
+    from safetensors import safe_open
+
+    files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
+    if not files:
+        return None
+    total = 0
+    for file in files:
+        with safe_open(str(file), framework="pt") as handle:
+            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
+                total += _numel(handle.get_slice(name).get_shape())
+    return total
+
+
+def _numel(shape: list[int]) -> int:
+    count = 1
+    for dim in shape:
+        count *= dim
+    return count
+
+
+@functools.cache
+def decoder_shape(path: str) -> flops.DecoderShape:
+    """The model's :class:`~llem.flops.DecoderShape`, from its config on the meta device (no weights)."""
+    import torch
+    from transformers import AutoConfig, AutoModelForCausalLM
+
+    config = AutoConfig.from_pretrained(path)
+    with torch.device("meta"):
+        model = AutoModelForCausalLM.from_config(config)
+    return flops.decoder_shape(model)
+
+
+def lora_request(lora: LoRAConfig) -> Any:
+    """The ``LoRARequest`` of the configured adapter (a local folder or a hub id)."""
+    from vllm.lora.request import LoRARequest
+
+    return LoRARequest("llem-adapter", 1, lora.adapter_path or lora.adapter_id)
+
+
+def effective_engine_settings(llm: Any) -> dict[str, Any]:
+    """The values vLLM chose, read back from the running engine's ``VllmConfig``."""
+    config = llm.llm_engine.vllm_config
+    model, cache, scheduler, parallel = (
+        config.model_config,
+        config.cache_config,
+        config.scheduler_config,
+        config.parallel_config,
+    )
+    compilation = config.compilation_config
+    return {
+        "dtype": str(model.dtype).removeprefix("torch."),
+        "max_model_len": model.max_model_len,
+        "quantization": model.quantization,
+        "enforce_eager": model.enforce_eager,
+        "block_size": cache.block_size,
+        "kv_cache_dtype": cache.cache_dtype,
+        "enable_prefix_caching": cache.enable_prefix_caching,
+        "gpu_memory_utilization": cache.gpu_memory_utilization,
+        "kv_cache_memory_bytes": cache.kv_cache_memory_bytes,
+        "num_kv_cache_blocks": cache.num_gpu_blocks,
+        "cpu_offload_gb": getattr(config.offload_config, "cpu_offload_gb", None)
+        if hasattr(config, "offload_config")
+        else None,
+        "max_num_seqs": scheduler.max_num_seqs,
+        "max_num_batched_tokens": scheduler.max_num_batched_tokens,
+        "enable_chunked_prefill": scheduler.enable_chunked_prefill,
+        "async_scheduling": getattr(scheduler, "async_scheduling", None),
+        "tensor_parallel_size": parallel.tensor_parallel_size,
+        "pipeline_parallel_size": parallel.pipeline_parallel_size,
+        "distributed_executor_backend": str(parallel.distributed_executor_backend),
+        "compilation_mode": str(compilation.mode),
+        "cudagraph_mode": str(compilation.cudagraph_mode),
+        "speculative_config": str(config.speculative_config) if config.speculative_config else None,
+    }
+
+
+def memory_facts(llm: Any, on: str) -> dict[str, Any]:
+    """KV-cache size, and on CUDA the peak memory of this process (the engine's, without EngineCore processes)."""
+    cache = llm.llm_engine.vllm_config.cache_config if llm is not None else None
+    facts: dict[str, Any] = {}
+    if cache is not None and cache.num_gpu_blocks:
+        facts["kv_cache_blocks"] = cache.num_gpu_blocks
+        facts["kv_cache_tokens"] = cache.num_gpu_blocks * cache.block_size
+    if on == "cuda":
+        import torch
+
+        facts["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
+        facts["cuda_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
+        facts["cuda_peak_scope"] = "this process only (EngineCore and worker processes are not included)"
+    return facts
