@@ -50,7 +50,7 @@ def parameter_count(cfg: dict[str, Any]) -> int:
 
 
 def estimate_bytes(experiment: ExperimentConfig, cfg: dict[str, Any]) -> int:
-    """Bytes of GPU memory the experiment needs: (weights + KV cache) x 1.15 (dtype unset: bfloat16, the GPU default)."""
+    """Bytes of GPU memory the experiment needs: (weights + KV cache) x 1.15; dtype unset = bfloat16 (GPU default)."""
     dtype = DTYPE_BYTES[experiment.dtype.value if experiment.dtype else "bfloat16"]
     weights = parameter_count(cfg) * dtype
     heads = cfg["num_attention_heads"]
