@@ -123,6 +123,10 @@ RULE_CASES = [
     ({"engine": "vllm", "vllm": {"beam_search": {"beam_width": 2}}}, "beam search with sampling"),
     ({"engine": "vllm", "vllm": {"sampling": {"min_tokens": 300}}}, "300 is above the maximum of 256 output tokens"),
     ({"engine": "vllm", "vllm": {"sampling": {"max_tokens": 4}}, "decoder": {"min_new_tokens": 8}}, "8 is above"),
+    (
+        {"engine": "vllm", "max_output_tokens": 4, "decoder": {"min_new_tokens": 8}},
+        "decoder.min_new_tokens: 8 is above",
+    ),
     ({"engine": "vllm", "vllm": {"engine": {"attention_config": {"flash_attn_version": 1}}}}, "must be 2, 3 or 4"),
     ({"engine": "vllm", "vllm": {"engine": {"offload_num_in_group": 2}}}, "vllm.engine.offload_group_size: needed"),
     ({"engine": "vllm", "vllm": {"engine": {"block_size": 0}}}, "vllm.engine.block_size: must be at least 1"),

@@ -39,6 +39,12 @@ def test_only_the_jobs_gpus_are_checked(two_gpus, monkeypatch):
     assert check.checked and check.foreign == []
 
 
+def test_an_engine_with_a_gpu_count_is_checked_on_its_first_gpus_only(two_gpus):
+    """vLLM with tensor x pipeline parallel size 1 uses GPU 0 alone: the stranger on GPU 1 does not matter."""
+    assert check_devices(DeviceIsolation.error, gpu_limit=1).foreign == []
+    assert len(check_devices(DeviceIsolation.warn, gpu_limit=2).foreign) == 1
+
+
 def test_error_mode_refuses_busy_gpus(two_gpus):
     with pytest.raises(GpuInUseError, match=r"pid 4242.*CUDA_VISIBLE_DEVICES.*device_isolation=warn"):
         check_devices(DeviceIsolation.error)

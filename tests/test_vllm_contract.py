@@ -138,7 +138,7 @@ def test_every_beam_search_argument_exists_with_a_compatible_type():
     cfg = load_experiment(
         {"engine": "vllm", "decoder": {"do_sample": False}, "vllm": {"beam_search": EVERY_BEAM_FIELD}}
     )
-    produced = args.beam_search_kwargs(cfg, None)
+    produced = args.beam_search_kwargs(cfg, None, 100)
     assert set(EVERY_BEAM_FIELD) <= set(produced)
     check_against(produced, BeamSearchParams.__annotations__, "BeamSearchParams")
     BeamSearchParams(**produced)

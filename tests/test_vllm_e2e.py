@@ -109,8 +109,9 @@ def _has_cuda() -> bool:
     return torch.cuda.is_available()
 
 
-def _vllm_processes(job_dir: Path) -> list[str]:
-    """vLLM's processes, and llem workers of ``job_dir``, still alive."""
+def _vllm_processes(job_dir: Path, group: int | None = None) -> list[str]:
+    """vLLM's processes, llem workers of ``job_dir`` and members of process group ``group``, still alive."""
+    members = set(shm.group_members(group)) if group else set()
     found = []
     for proc in Path("/proc").iterdir():
         if proc.name.isdigit():
@@ -118,14 +119,14 @@ def _vllm_processes(job_dir: Path) -> list[str]:
                 cmdline = (proc / "cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
             except OSError:
                 continue
-            if "VLLM::" in cmdline or f"llem.worker {job_dir}" in cmdline:
+            if "VLLM::" in cmdline or f"llem.worker {job_dir}" in cmdline or int(proc.name) in members:
                 found.append(f"{proc.name}: {cmdline}")
     return found
 
 
 def test_killing_the_task_process_leaves_no_vllm_process_or_shared_memory(tiny_model_path, tmp_path):
     """SIGKILL the task app mid-measurement, with vLLM's EngineCore in a child process (the GPU default)."""
-    before = shm.snapshot()
+    before = set(os.listdir(shm.SHM))
     log = tmp_path / "task.log"
     env = {**os.environ, "VLLM_ENABLE_V1_MULTIPROCESSING": "1"}
     job = tmp_path / "run"
@@ -148,13 +149,17 @@ def test_killing_the_task_process_leaves_no_vllm_process_or_shared_memory(tiny_m
             assert task.poll() is None and time.monotonic() < deadline, log.read_text()[-3000:]
             time.sleep(0.5)
         assert any("VLLM::EngineCore" in p for p in _vllm_processes(job)), _vllm_processes(job)
+        group = read(job / "status.json")["worker"]["pid"]  # the worker leads its own process group
         task.send_signal(signal.SIGKILL)
         task.wait()
-        deadline = time.monotonic() + 30
-        while _vllm_processes(job) and time.monotonic() < deadline:
+        deadline = time.monotonic() + 30  # the resource tracker unlinks what it holds, then exits
+        while (_vllm_processes(job, group) or _new_segments(before)) and time.monotonic() < deadline:
             time.sleep(0.2)
     finally:
         task.kill()
-    assert _vllm_processes(job) == []
-    left = [n for n in shm.snapshot() - before if n.startswith(shm.PREFIXES)]
-    assert left == [], f"shared memory left in /dev/shm: {left}"
+    assert _vllm_processes(job, group) == []
+    assert _new_segments(before) == [], "shared memory left in /dev/shm"
+
+
+def _new_segments(before: set[str]) -> list[str]:
+    return [n for n in set(os.listdir(shm.SHM)) - before if n.startswith(shm.PREFIXES)]

@@ -23,7 +23,7 @@ from llem.config.load import build, config_hash, load_experiment, to_dict
 from llem.config.overrides import override_args, precheck_cli
 from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
-from llem.engines import check_available
+from llem.engines import check_available, gpu_count
 from llem.errors import JobFailed, LlemError
 from llem.results.headline import headline
 from llem.results.io import write_json_atomic
@@ -84,7 +84,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         status.write(runner=runner.describe())
         if runner.kind != "docker":  # the engine runs here: it must be installed here
             check_available(experiment.engine, in_study=bool(study_run))
-        isolation = check_devices(settings.device_isolation)
+        isolation = check_devices(settings.device_isolation, gpu_limit=gpu_count(experiment))
         for line in isolation.warnings():
             log.warning("device isolation: %s", line)
         write_json_atomic(

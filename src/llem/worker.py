@@ -65,21 +65,31 @@ def stop_with_the_supervisor() -> None:
     """Die with everything the worker started when its supervisor dies or stops it.
 
     SIGTERM (sent by the supervisor, or by the kernel when the supervisor dies, even by SIGKILL)
-    kills the worker's whole process group: engine children first, then the shared-memory segments
-    they leave, then the worker itself. Nothing outlives a killed study to hold a GPU or memory.
+    ends the worker's whole process group: engine children first, then the shared-memory segments
+    they held, then the worker itself; the group's multiprocessing resource tracker is left to unlink
+    what was registered with it and exit. Nothing outlives a killed study to hold a GPU or memory.
     Linux only; elsewhere the supervisor's own group kill remains.
     """
-    before = shm.snapshot()
+    worker = os.getpid()
 
     def end_group(*_: object) -> None:
-        me, group = os.getpid(), os.getpgrp()
-        for pid in shm.group_members(group):
-            if pid != me:
-                with contextlib.suppress(ProcessLookupError):
-                    os.kill(pid, signal.SIGKILL)
-        shm.wait_for_group_exit(group, exclude=me)
-        shm.remove_leftovers(before)
-        os.killpg(group, signal.SIGKILL)
+        if os.getpid() != worker:  # a child forked with this handler: just go
+            os._exit(128 + signal.SIGTERM)
+        try:
+            segments = shm.segments_of([worker])
+            for _ in range(3):  # again, for any process started while the others were being killed
+                members = shm.group_members(os.getpgrp())
+                doomed = [pid for pid in members if pid != worker and not shm.is_resource_tracker(pid)]
+                if not doomed:
+                    break
+                segments |= shm.segments_of(doomed)
+                for pid in doomed:
+                    with contextlib.suppress(ProcessLookupError):
+                        os.kill(pid, signal.SIGKILL)
+                shm.wait_for_exit(doomed)
+            shm.remove(segments)
+        finally:  # the resource tracker cleans up what it holds once this process is gone too
+            os._exit(128 + signal.SIGTERM)
 
     signal.signal(signal.SIGTERM, end_group)
     try:

@@ -427,8 +427,8 @@ class ExperimentConfig:
     # transformers | vllm | tensorrt (select with the engine/ group: engine=vllm)
     engine: Engine = Engine.transformers
     dataset: DatasetConfig = field(default_factory=DatasetConfig)
-    # float32 | float16 | bfloat16; None = the engine's choice for the device: bfloat16 on a GPU, on a CPU
-    # float32 (transformers) and bfloat16 (vLLM); the dtype used is recorded in the result
+    # float32 | float16 | bfloat16; None = the engine's choice for the device: bfloat16 on a GPU; float32 on
+    # a CPU (vLLM: bfloat16 where the CPU has native bfloat16); the dtype used is recorded in the result
     dtype: Optional[DType] = None
     # seeds the inference RNGs and the dataset order
     random_seed: int = 42

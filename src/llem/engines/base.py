@@ -13,8 +13,8 @@ class RequestRecord:
     """One prompt's measured generation.
 
     Times are seconds from the request's arrival: the start of the engine's ``generate`` call, which
-    hands every prompt of the run over at once (offline serving), on the ``time.perf_counter`` clock.
-    This one definition holds for every engine (see :data:`LATENCY_METHOD`).
+    hands every prompt of the run over at once (offline serving), on a monotonic clock. This one
+    definition holds for every engine (see :data:`LATENCY_METHOD`).
     """
 
     input_tokens: int  # prompt tokens after truncation, no padding
@@ -23,6 +23,7 @@ class RequestRecord:
     itl_s: list[float] = field(default_factory=list)  # inter-token latency of each later token
     finished_by_eos: bool = False
     queue_s: float | None = None  # from arrival until the engine began processing it
+    completions: int = 1  # output sequences generated for the prompt (vLLM's n); their tokens are summed
 
 
 # How every engine's per-request latency is defined; recorded in each result's ``latency.method``.

@@ -37,21 +37,18 @@ def encode_prompts(
     """Token ids of each prompt, cut to ``max_input_tokens`` (the end is dropped).
 
     With ``chat_template`` each prompt is one user turn followed by the assistant's generation
-    prompt; the template writes its own special tokens, so the tokenizer adds none.
+    prompt: the prompt text is cut to ``max_input_tokens`` first, so the template (and its
+    generation prompt) stays whole and adds its own tokens on top; the template writes its own
+    special tokens, so the tokenizer adds none.
     """
-    if chat_template:
-        texts = [
-            tokenizer.apply_chat_template(
-                [{"role": "user", "content": p.text}], tokenize=False, add_generation_prompt=True
-            )
-            for p in prompts
-        ]
-    else:
-        texts = [p.text for p in prompts]
-    encoded = tokenizer(
-        texts,
-        add_special_tokens=not chat_template,
-        truncation=max_input_tokens is not None,
-        max_length=max_input_tokens,
-    )
-    return [list(ids) for ids in encoded["input_ids"]]
+    cut = {"truncation": max_input_tokens is not None, "max_length": max_input_tokens}
+    if not chat_template:
+        return [list(ids) for ids in tokenizer([p.text for p in prompts], **cut)["input_ids"]]
+    contents = tokenizer([p.text for p in prompts], add_special_tokens=False, **cut)["input_ids"]
+    texts = [
+        tokenizer.apply_chat_template(
+            [{"role": "user", "content": tokenizer.decode(ids)}], tokenize=False, add_generation_prompt=True
+        )
+        for ids in contents
+    ]
+    return [list(ids) for ids in tokenizer(texts, add_special_tokens=False)["input_ids"]]

@@ -53,8 +53,11 @@ def _process_name(pid: int) -> str:
         return "not visible from here"
 
 
-def check_devices(mode: DeviceIsolation, own_pids: set[int] | None = None) -> IsolationCheck:
-    """Look for processes other than ``own_pids`` (default: this one) on the GPUs the job will use.
+def check_devices(
+    mode: DeviceIsolation, own_pids: set[int] | None = None, gpu_limit: int | None = None
+) -> IsolationCheck:
+    """Look for processes other than ``own_pids`` (default: this one) on the GPUs the job will use:
+    the first ``gpu_limit`` visible ones (None: all; see :func:`llem.engines.gpu_count`).
 
     ``error`` mode raises :class:`GpuInUseError` when there are any; no NVML means not checked.
     """
@@ -69,7 +72,7 @@ def check_devices(mode: DeviceIsolation, own_pids: set[int] | None = None) -> Is
     except SamplerUnavailable as err:
         return IsolationCheck(mode.value, False, reason=err.reason)
     try:
-        gpus = visible_gpus(nvml)
+        gpus = visible_gpus(nvml)[:gpu_limit]
         foreign = []
         for gpu in gpus:
             for getter in (nvml.nvmlDeviceGetComputeRunningProcesses, nvml.nvmlDeviceGetGraphicsRunningProcesses):

@@ -1,9 +1,12 @@
-"""Shared-memory segments a killed worker leaves behind (vLLM's EngineCore and its workers).
+"""A worker's process group, and the shared memory it would leave behind when killed.
 
-vLLM's processes talk through POSIX shared memory (``/dev/shm/psm_*``) and multiprocessing
-semaphores (``sem.mp-*``); a process group killed with SIGKILL cannot unlink them. llem notes what
-``/dev/shm`` held before a worker started and, once the worker's group is gone, unlinks the new
-segments of those kinds that no living process still has open or mapped.
+vLLM's EngineCore and worker processes talk through POSIX shared memory (``/dev/shm/psm_*``) and
+multiprocessing semaphores (``/dev/shm/sem.mp-*``); a process group killed with SIGKILL cannot unlink
+them. So before the group is killed, llem notes the ``/dev/shm`` files its members have open or
+mapped, and unlinks them once the members are gone; and it spares the group's multiprocessing
+resource tracker, which unlinks what was registered with it (named semaphores nobody maps any
+more) once the processes that used them are gone. Only the group's own processes are read: a
+segment nobody in the group holds is never touched.
 """
 
 from __future__ import annotations
@@ -14,45 +17,9 @@ import time
 from pathlib import Path
 
 SHM = Path("/dev/shm")
-# Name prefixes of segments made by Python's multiprocessing (shared_memory, semaphores) and by vLLM.
-PREFIXES = ("psm_", "sem.mp-", "vllm")
-
-
-def snapshot(root: Path = SHM) -> frozenset[str]:
-    """The names in ``root`` now (empty where there is no such folder)."""
-    try:
-        return frozenset(os.listdir(root))
-    except OSError:
-        return frozenset()
-
-
-def _open_anywhere(paths: set[str]) -> set[str]:
-    """Which of ``paths`` a living process has open (a file descriptor) or mapped."""
-    used: set[str] = set()
-    for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError):
-            for fd in (proc / "fd").iterdir():
-                with contextlib.suppress(OSError):
-                    target = os.readlink(fd)
-                    if target in paths:
-                        used.add(target)
-        with contextlib.suppress(OSError):
-            maps = (proc / "maps").read_text()
-            used.update(p for p in paths if p in maps)
-    return used
-
-
-def remove_leftovers(before: frozenset[str], root: Path = SHM) -> list[str]:
-    """Unlink the segments made since ``before`` that nobody uses any more; returns their names."""
-    new = {str(root / name) for name in snapshot(root) - before if name.startswith(PREFIXES)}
-    removed = []
-    for path in sorted(new - _open_anywhere(new)):
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(path)
-            removed.append(os.path.basename(path))
-    return removed
+# Names Python's multiprocessing gives shared memory and semaphores (what vLLM's processes use); other
+# files a member holds (a driver's or a daemon's) are never unlinked.
+PREFIXES = ("psm_", "sem.mp-")
 
 
 def group_members(pgid: int) -> list[int]:
@@ -69,8 +36,53 @@ def group_members(pgid: int) -> list[int]:
     return members
 
 
-def wait_for_group_exit(pgid: int, timeout_s: float = 2.0, exclude: int | None = None) -> None:
-    """Poll (every 50 ms, at most ``timeout_s``) until group ``pgid`` has no living member but ``exclude``."""
+def is_resource_tracker(pid: int) -> bool:
+    """Whether ``pid`` is a multiprocessing resource tracker: it unlinks the semaphores and shared memory
+    registered with it once every process that could use them is gone, so it is left to finish."""
+    try:
+        return b"multiprocessing.resource_tracker" in Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return False
+
+
+def segments_of(pids: list[int], root: Path = SHM) -> set[str]:
+    """Shared-memory files under ``root`` (names in :data:`PREFIXES`) that the processes ``pids`` have open
+    (a file descriptor) or mapped."""
+    prefix = f"{root}/"
+    found: set[str] = set()
+    for pid in pids:
+        proc = Path(f"/proc/{pid}")
+        with contextlib.suppress(OSError):
+            for fd in (proc / "fd").iterdir():
+                with contextlib.suppress(OSError):
+                    found.add(os.readlink(fd).removesuffix(" (deleted)"))
+        with contextlib.suppress(OSError):
+            for line in (proc / "maps").read_text().splitlines():
+                parts = line.split(maxsplit=5)  # address perms offset device inode [path]
+                path = parts[5] if len(parts) == 6 else ""
+                found.add(path.removesuffix(" (deleted)"))
+    return {p for p in found if p.startswith(prefix) and os.path.basename(p).startswith(PREFIXES)}
+
+
+def remove(paths: set[str]) -> list[str]:
+    """Unlink ``paths`` (already gone or not ours to remove: left alone); the names removed."""
+    removed = []
+    for path in sorted(paths):
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+            removed.append(os.path.basename(path))
+    return removed
+
+
+def wait_for_exit(pids: list[int], timeout_s: float = 2.0) -> None:
+    """Poll (every 50 ms, at most ``timeout_s``) until none of ``pids`` is alive (zombies count as gone)."""
     deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline and [p for p in group_members(pgid) if p != exclude]:
+    while time.monotonic() < deadline and any(_alive(pid) for pid in pids):
         time.sleep(0.05)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
+    except (OSError, IndexError):
+        return False

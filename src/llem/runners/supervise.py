@@ -75,7 +75,6 @@ class Supervisor:
         """Start the worker and block until it ends; re-raises KeyboardInterrupt after stopping it."""
         start = time.monotonic()
         self._last_output = start
-        shm_before = shm.snapshot()
         proc = subprocess.Popen(
             self.command,
             stdin=subprocess.DEVNULL,
@@ -94,12 +93,11 @@ class Supervisor:
             reason = self._wait(start)
         except KeyboardInterrupt:
             self._stop(proc)
-            _end_group(proc.pid, shm_before)
             pump.join(timeout=5)
             raise
         if reason != "exited":
             self._stop(proc)
-        _end_group(proc.pid, shm_before)  # leftovers of a finished or killed worker
+        _end_group(proc.pid)  # leftovers of a finished worker
         pump.join(timeout=5)
         return WorkerExit(
             proc.returncode, reason, self._detail(reason, proc.returncode), time.monotonic() - start, proc.pid
@@ -135,11 +133,15 @@ class Supervisor:
                     self.echo.flush()
 
     def _stop(self, proc: subprocess.Popen) -> None:
-        """SIGTERM the worker's process group, SIGKILL it after the grace period."""
+        """SIGTERM the worker's process group, SIGKILL it after the grace period; then unlink the shared
+        memory its members held (the worker does so itself on SIGTERM; this covers a worker that cannot)."""
+        segments = shm.segments_of(shm.group_members(proc.pid))
         _kill_group(proc.pid, signal.SIGTERM)
         if not self._exited.wait(timeout=GRACE_S):
             _kill_group(proc.pid, signal.SIGKILL)
             self._exited.wait(timeout=GRACE_S)
+        _end_group(proc.pid)
+        shm.remove(segments)
         if self.on_stop is not None:
             self.on_stop()
 
@@ -155,11 +157,19 @@ class Supervisor:
         return f"exit code {returncode}"
 
 
-def _end_group(pgid: int, shm_before: frozenset[str]) -> None:
-    """SIGKILL what is left of the worker's group, then unlink the shared memory it left behind."""
+def _end_group(pgid: int) -> None:
+    """SIGKILL what is left of the worker's group (an engine's orphaned children), and unlink the shared
+    memory those held. A multiprocessing resource tracker, still cleaning up, gets a few seconds first."""
+    members = shm.group_members(pgid)
+    if members and all(shm.is_resource_tracker(pid) for pid in members):
+        shm.wait_for_exit(members, timeout_s=5.0)
+        members = shm.group_members(pgid)
+    if not members:
+        return
+    segments = shm.segments_of(members)
     _kill_group(pgid, signal.SIGKILL)
-    shm.wait_for_group_exit(pgid)
-    shm.remove_leftovers(shm_before)
+    shm.wait_for_exit(members)
+    shm.remove(segments)
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

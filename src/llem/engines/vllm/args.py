@@ -38,6 +38,14 @@ PLAIN_ENGINE_FIELDS = (
     "offload_prefetch_step",
 )
 ENUM_ENGINE_FIELDS = ("kv_cache_dtype", "quantization", "distributed_executor_backend")
+# Every argument llem itself derives from its fields: passthrough_kwargs may not set them again.
+LLEM_SET_KEYS = frozenset(
+    {"model", "dtype", "seed", "disable_log_stats", "enable_prefix_caching", "enforce_eager", "enable_lora"}
+    | set(PLAIN_ENGINE_FIELDS + ENUM_ENGINE_FIELDS)
+    | {"offload_params", "speculative_config", "compilation_config", "attention_config"}
+    | {"temperature", "repetition_penalty", "top_p", "top_k", "min_p", "max_tokens", "min_tokens"}
+    | {"presence_penalty", "frequency_penalty", "ignore_eos", "n", "output_kind"}
+)
 
 
 def _set(section: Any) -> dict[str, Any]:
@@ -62,8 +70,8 @@ def engine_kwargs(cfg: ExperimentConfig, model_path: str, dtype: DType, device: 
 
     llem's measurement defaults: prefix caching off unless set (a repeated prompt would be served
     from the cache); per-request statistics on; on a CPU, eager mode (the compiled start takes
-    minutes there) and a 1 GiB KV cache unless ``kv_cache_memory_bytes`` or
-    ``$VLLM_CPU_KVCACHE_SPACE`` sizes it.
+    minutes there) and a 1 GiB KV cache unless ``kv_cache_memory_bytes``,
+    ``gpu_memory_utilization`` or ``$VLLM_CPU_KVCACHE_SPACE`` sizes it.
     """
     engine, _, _ = sections(cfg)
     kwargs: dict[str, Any] = {
@@ -86,7 +94,9 @@ def engine_kwargs(cfg: ExperimentConfig, model_path: str, dtype: DType, device: 
         kwargs["compilation_config"] = dict(engine.compilation_config)
     if attention := _set(engine.attention_config):
         kwargs["attention_config"] = attention
-    cpu_cache_set = "VLLM_CPU_KVCACHE_SPACE" in os.environ or engine.kv_cache_memory_bytes is not None
+    cpu_cache_set = bool(os.environ.get("VLLM_CPU_KVCACHE_SPACE")) or any(
+        value is not None for value in (engine.kv_cache_memory_bytes, engine.gpu_memory_utilization)
+    )
     if device == "cpu" and not cpu_cache_set:
         kwargs["kv_cache_memory_bytes"] = CPU_KV_CACHE_BYTES
     if cfg.lora is not None:
@@ -115,8 +125,7 @@ def sampling_kwargs(cfg: ExperimentConfig, forced_tokens: int | None) -> dict[st
     min_tokens = s.min_tokens if s.min_tokens is not None else d.min_new_tokens
     if forced_tokens is not None:
         max_tokens = min_tokens = forced_tokens
-    if max_tokens is not None:
-        kwargs["max_tokens"] = max_tokens
+    kwargs["max_tokens"] = max_tokens  # None: up to the context length (vLLM's own default would be 16)
     if min_tokens is not None:
         kwargs["min_tokens"] = min_tokens
     for name in ("presence_penalty", "frequency_penalty", "ignore_eos", "n"):
@@ -126,13 +135,16 @@ def sampling_kwargs(cfg: ExperimentConfig, forced_tokens: int | None) -> dict[st
     return kwargs
 
 
-def beam_search_kwargs(cfg: ExperimentConfig, forced_tokens: int | None) -> dict[str, Any]:
-    """Keyword arguments of ``BeamSearchParams``; ``forced_tokens`` ignores EOS up to that length."""
+def beam_search_kwargs(cfg: ExperimentConfig, forced_tokens: int | None, room: int) -> dict[str, Any]:
+    """Keyword arguments of ``BeamSearchParams``; ``forced_tokens`` ignores EOS up to that length.
+
+    ``room`` is the cap when no maximum is set: the context length less the longest prompt, tokens.
+    """
     _, _, beam = sections(cfg)
     assert beam is not None
     kwargs: dict[str, Any] = {
         "beam_width": beam.beam_width or 1,
-        "max_tokens": beam.max_tokens or cfg.max_output_tokens or 256,
+        "max_tokens": beam.max_tokens or cfg.max_output_tokens or room,
     }
     if beam.length_penalty is not None:
         kwargs["length_penalty"] = beam.length_penalty

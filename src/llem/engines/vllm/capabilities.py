@@ -17,8 +17,6 @@ from llem.config.schema import DType, ExperimentConfig, VllmEngineConfig, VllmKv
 # The vLLM release these tables and the argument mapping follow (the contract test checks it).
 VLLM_VERSION = "0.32"
 
-DECODING_MODES = frozenset({"greedy", "sampling", "beam"})
-
 
 @dataclass(frozen=True)
 class DeviceTable:
@@ -70,11 +68,14 @@ def config_issues(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
                 "vllm.beam_search",
                 "beam search with sampling: set decoder.do_sample=false (or decoder=deterministic)",
             )
-    if sampling is not None:
-        low = sampling.min_tokens if sampling.min_tokens is not None else cfg.decoder.min_new_tokens
-        high = sampling.max_tokens if sampling.max_tokens is not None else cfg.max_output_tokens
+    if beam is None:
+        low = sampling.min_tokens if sampling and sampling.min_tokens is not None else cfg.decoder.min_new_tokens
+        high = sampling.max_tokens if sampling and sampling.max_tokens is not None else cfg.max_output_tokens
         if low is not None and high is not None and low > high:
-            yield ConfigIssue("vllm.sampling.min_tokens", f"{low} is above the maximum of {high} output tokens")
+            key = (
+                "vllm.sampling.min_tokens" if sampling and sampling.min_tokens is not None else "decoder.min_new_tokens"
+            )
+            yield ConfigIssue(key, f"{low} is above the maximum of {high} output tokens")
 
 
 def _engine_issues(engine: VllmEngineConfig) -> Iterator[ConfigIssue]:

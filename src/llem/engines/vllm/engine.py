@@ -10,6 +10,7 @@ from __future__ import annotations
 import gc
 import logging
 import time
+from dataclasses import dataclass, field
 from typing import Any
 
 from llem import flops
@@ -21,10 +22,31 @@ from llem.engines.transformers.generation import count_generated
 from llem.engines.transformers.loading import load_tokenizer
 from llem.engines.vllm import args, runtime
 from llem.engines.vllm.capabilities import CPU, CUDA, device_issues
-from llem.errors import ConfigError, ModelUnavailableError
+from llem.errors import ConfigError, EngineUnavailableError, ModelUnavailableError
 from llem.models import resolve_model
 
 log = logging.getLogger("llem.engines.vllm")
+
+
+@dataclass
+class _Completion:
+    """One output sequence as the engine's steps deliver it (``RequestOutputKind.DELTA``)."""
+
+    tokens: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # seconds from arrival, one per token
+    pieces: list[str] = field(default_factory=list)
+
+    def add(self, part: Any, at_s: float) -> None:
+        """A step's new tokens, at ``at_s``; several in one step (speculative decoding) share its span evenly."""
+        new = list(part.token_ids)
+        before = self.times[-1] if self.times else 0.0
+        self.tokens += new
+        self.times += [before + (at_s - before) * (i + 1) / len(new) for i in range(len(new))]
+        self.pieces.append(part.text)
+
+    @property
+    def text(self) -> str:
+        return "".join(self.pieces)
 
 
 class VllmEngine:
@@ -63,13 +85,17 @@ class VllmEngine:
         self._eos = runtime.eos_ids(path, self._tokenizer)
         vllm = runtime.import_vllm()
         self._kwargs = args.engine_kwargs(self.cfg, path, self._dtype, self._device)
-        self._kwargs.update(self._passthrough(runtime.engine_arg_names()))
+        self._kwargs.update(self._passthrough("engine"))
         try:
             self._llm = vllm.LLM(**self._kwargs)
         except (ValueError, TypeError) as err:  # vLLM's argument and config validation
             raise ConfigError(f"vLLM rejected the configuration: {err}") from err
         except OSError as err:
             raise ModelUnavailableError(f"vLLM cannot load model '{path}': {err}") from err
+        except RuntimeError as err:  # its EngineCore process failed to start (memory, kernels, ...)
+            raise EngineUnavailableError(
+                f"vLLM could not start: {err}; the engine's own messages are in the job's worker.log"
+            ) from err
         if self.cfg.lora is not None:
             self._lora = runtime.lora_request(self.cfg.lora)
         return LoadInfo(
@@ -79,16 +105,25 @@ class VllmEngine:
             n_parameters=runtime.parameter_count(path),
         )
 
-    def _passthrough(self, fields: frozenset[str]) -> dict[str, Any]:
-        """The ``passthrough_kwargs`` named in ``fields``; a ConfigError for a key vLLM does not know."""
+    def _passthrough(self, target: str) -> dict[str, Any]:
+        """The ``passthrough_kwargs`` for ``target`` (``engine``: ``EngineArgs`` fields; ``sampling``: the
+        other ``SamplingParams`` fields). A key vLLM does not know, or one llem sets itself, is a ConfigError."""
         given = self.cfg.passthrough_kwargs or {}
-        unknown = sorted(set(given) - runtime.engine_arg_names() - runtime.sampling_param_names())
-        if unknown:
-            raise ConfigError(
-                f"passthrough_kwargs.{unknown[0]}: neither an EngineArgs nor a SamplingParams field of vLLM "
-                f"{runtime.import_vllm().__version__}; fix the name or remove it"
-            )
-        return {k: v for k, v in given.items() if k in fields}
+        engine_fields, sampling_fields = runtime.engine_arg_names(), runtime.sampling_param_names()
+        for key in sorted(given):
+            if key not in engine_fields and key not in sampling_fields:
+                raise ConfigError(
+                    f"passthrough_kwargs.{key}: neither an EngineArgs nor a SamplingParams field of vLLM "
+                    f"{runtime.import_vllm().__version__}; fix the name or remove it"
+                )
+            if key in args.LLEM_SET_KEYS:
+                raise ConfigError(
+                    f"passthrough_kwargs.{key}: llem sets it from its own fields (random_seed, dtype, decoder.*, "
+                    "vllm.*); set the field instead"
+                )
+        if target == "engine":
+            return {k: v for k, v in given.items() if k in engine_fields}
+        return {k: v for k, v in given.items() if k in sampling_fields and k not in engine_fields}
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -101,62 +136,72 @@ class VllmEngine:
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
         if self.beam:
             return self._beam_search(prompts, ids, arrival)
-        from vllm import SamplingParams, TokensPrompt
-        from vllm.sampling_params import RequestOutputKind
-
+        order = self._add_requests(prompts, ids)
         engine = self._llm.llm_engine
-        passthrough = self._passthrough(runtime.sampling_param_names())
-        inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
-        order = []
-        for prompt, engine_input in zip(prompts, inputs):
-            params = SamplingParams(
-                **args.sampling_kwargs(self.cfg, prompt.max_new_tokens),
-                **passthrough,
-                output_kind=RequestOutputKind.DELTA,
-            )
-            request_id = str(self._next_id)
-            self._next_id += 1
-            engine.add_request(request_id, engine_input, params, lora_request=self._lora)
-            order.append(request_id)
-        tokens: dict[str, dict[int, list[int]]] = {rid: {} for rid in order}
-        times: dict[str, dict[int, list[float]]] = {rid: {} for rid in order}
+        completions: dict[str, dict[int, _Completion]] = {rid: {} for rid in order}
         finished: dict[str, Any] = {}
         steps = 0
         while engine.has_unfinished_requests():
             outputs = engine.step()
             steps += 1
-            now = time.monotonic() - arrival
+            received = time.monotonic()
             for out in outputs:
-                for completion in out.outputs:
-                    new = list(completion.token_ids)
-                    tokens[out.request_id].setdefault(completion.index, []).extend(new)
-                    times[out.request_id].setdefault(completion.index, []).extend([now] * len(new))
+                # the engine core's own time for this step (same monotonic clock), else when it reached us
+                stamp = getattr(out.metrics, "last_token_ts", 0.0) or received
+                for part in out.outputs:
+                    completions[out.request_id].setdefault(part.index, _Completion()).add(part, stamp - arrival)
                 if out.finished:
                     finished[out.request_id] = out
-        wall = time.monotonic() - arrival
-        run = EngineRun(requests=[], batches=[BatchRecord(len(ids), max(map(len, ids), default=0), steps, wall)])
+        run = EngineRun(requests=[], batches=[])
+        run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
         for rid, prompt_ids in zip(order, ids):
-            self._record(run, prompt_ids, tokens[rid], times[rid], finished.get(rid), arrival)
+            self._record(run, prompt_ids, completions[rid], finished.get(rid), arrival)
         return run
 
+    def _add_requests(self, prompts: list[Prompt], ids: list[list[int]]) -> list[str]:
+        """Add one request per prompt (``RequestOutputKind.DELTA``: each step's new tokens); their ids.
+
+        A request vLLM refuses (e.g. a prompt longer than the context) aborts those already added and
+        is a ConfigError naming the fix.
+        """
+        from vllm import SamplingParams, TokensPrompt
+        from vllm.exceptions import VLLMValidationError
+        from vllm.sampling_params import RequestOutputKind
+
+        engine = self._llm.llm_engine
+        passthrough = self._passthrough("sampling")
+        order: list[str] = []
+        try:
+            inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
+            for prompt, engine_input in zip(prompts, inputs):
+                kwargs = {**args.sampling_kwargs(self.cfg, prompt.max_new_tokens), **passthrough}
+                params = SamplingParams(**kwargs, output_kind=RequestOutputKind.DELTA)
+                request_id = str(self._next_id)
+                self._next_id += 1
+                engine.add_request(request_id, engine_input, params, lora_request=self._lora)
+                order.append(request_id)
+        except (VLLMValidationError, ValueError) as err:  # vLLM's request validation
+            if order:
+                engine.abort_request(order, internal=True)
+            raise ConfigError(
+                f"vLLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
+                "vllm.engine.max_model_len"
+            ) from err
+        return order
+
     def _record(
-        self,
-        run: EngineRun,
-        prompt_ids: list[int],
-        tokens: dict[int, list[int]],
-        times: dict[int, list[float]],
-        final: Any,
-        arrival: float,
+        self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion], final: Any, arrival: float
     ) -> None:
         """One request's record, its completions summed (``vllm.sampling.n`` > 1)."""
-        n_out, by_eos, itl, firsts = 0, True, [], []
-        for index, completion in tokens.items():
-            count, eos = count_generated(completion, self._eos)
-            stamps = times[index][:count]
+        n_out, by_eos, itl, firsts = 0, bool(completions), [], []
+        for completion in completions.values():
+            count, eos = count_generated(completion.tokens, self._eos)
+            stamps = completion.times[:count]
             n_out += count
             by_eos = by_eos and eos
             itl += [b - a for a, b in zip(stamps, stamps[1:])]
             firsts += stamps[:1]
+            run.texts.append(completion.text)
         metrics = getattr(final, "metrics", None)
         queue = metrics.scheduled_ts - arrival if metrics is not None and metrics.scheduled_ts else None
         run.requests.append(
@@ -165,12 +210,11 @@ class VllmEngine:
                 output_tokens=n_out,
                 ttft_s=min(firsts) if firsts else None,
                 itl_s=itl,
-                finished_by_eos=bool(tokens) and by_eos,
+                finished_by_eos=by_eos,
                 queue_s=queue,
+                completions=len(completions),
             )
         )
-        if final is not None:
-            run.texts += [c.text for c in final.outputs]
 
     def _beam_search(self, prompts: list[Prompt], ids: list[list[int]], arrival: float) -> EngineRun:
         """``LLM.beam_search``: exact token counts of the best beam; no per-token times exist here."""
@@ -183,19 +227,24 @@ class VllmEngine:
             groups.setdefault(prompt.max_new_tokens, []).append(i)
         results: dict[int, Any] = {}
         for forced, members in groups.items():
-            params = BeamSearchParams(**args.beam_search_kwargs(self.cfg, forced))
+            params = BeamSearchParams(**args.beam_search_kwargs(self.cfg, forced, self._room(ids)))
             outputs = self._llm.beam_search(
                 [TokensPrompt(prompt_token_ids=ids[i]) for i in members], params, lora_request=self._lora
             )
             results.update(zip(members, outputs))
         for i, prompt_ids in enumerate(ids):
-            best = results[i].sequences[0]
-            count, eos = count_generated(best.tokens[len(prompt_ids) :], self._eos)
+            generated = results[i].sequences[0].tokens[len(prompt_ids) :]  # the best beam holds the prompt too
+            count, eos = count_generated(generated, self._eos)
             run.requests.append(RequestRecord(len(prompt_ids), count, None, [], eos))
-            run.texts.append(best.text or "")
+            run.texts.append(self._tokenizer.decode(generated[:count], skip_special_tokens=True))
         steps = max((r.output_tokens for r in run.requests), default=0)
         run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
         return run
+
+    def _room(self, ids: list[list[int]]) -> int:
+        """Tokens left in the context after the longest prompt."""
+        context = self._llm.llm_engine.vllm_config.model_config.max_model_len
+        return max(1, context - max(map(len, ids), default=0))
 
     def synchronize(self) -> None:
         """Nothing to wait for: ``step`` returns once the step's tokens exist on the host."""
@@ -207,7 +256,7 @@ class VllmEngine:
             **runtime.effective_engine_settings(self._llm),
             "decoding": "beam_search" if self.beam else "sampling_params",
             "sampling_params": None if self.beam else args.sampling_kwargs(self.cfg, None),
-            "beam_search_params": args.beam_search_kwargs(self.cfg, None) if self.beam else None,
+            "beam_search_params": args.beam_search_kwargs(self.cfg, None, 0) if self.beam else None,
             "llm_kwargs": {k: sorted(v) if isinstance(v, set) else v for k, v in self._kwargs.items()},
             "environment": self._env,
             "chat_template": self._chat_template,
@@ -216,12 +265,17 @@ class VllmEngine:
         }
 
     def flops(self, run: EngineRun) -> dict[str, Any]:
-        """Per request (vLLM pads nothing): its own prefill, then one step per further token (per beam)."""
+        """Per request (vLLM pads nothing): its own prefill, then one step per further token, for each
+        beam or sample (``vllm.sampling.n`` samples share the average length)."""
         shape = runtime.decoder_shape(self._kwargs["model"])
-        beams = args.beam_search_kwargs(self.cfg, None)["beam_width"] if self.beam else 1
-        per_request = [BatchRecord(1, r.input_tokens, r.output_tokens, 0.0) for r in run.requests]
+        beams = args.beam_search_kwargs(self.cfg, None, 0)["beam_width"] if self.beam else 1
+        per_request = [
+            BatchRecord(r.completions, r.input_tokens, r.output_tokens // r.completions, 0.0) for r in run.requests
+        ]
         block = flops.estimate(shape, per_request, sum(r.output_tokens for r in run.requests), beams)
         block["scope"] = "matrix multiplications of the measured window, per request (vLLM pads nothing)"
+        if any(r.completions > 1 for r in run.requests):
+            block["confidence"] = "medium"
         return block
 
     def memory(self) -> dict[str, Any]:

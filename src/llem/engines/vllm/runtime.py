@@ -114,18 +114,18 @@ def head_size(path: str) -> int | None:
 
 
 def eos_ids(path: str, tokenizer: Any) -> set[int]:
-    """Token ids that end a sequence: the model's generation config, else the tokenizer's EOS."""
+    """Token ids that end a sequence, as vLLM stops on them: the tokenizer's EOS and the model's
+    generation-config EOS ids."""
     from transformers import GenerationConfig
 
     try:
         eos = GenerationConfig.from_pretrained(path).eos_token_id
     except OSError:
         eos = None
-    if eos is None:
-        eos = tokenizer.eos_token_id
-    if eos is None:
-        return set()
-    return set(eos) if isinstance(eos, (list, tuple)) else {int(eos)}
+    ids = set(eos) if isinstance(eos, (list, tuple)) else ({int(eos)} if eos is not None else set())
+    if tokenizer.eos_token_id is not None:
+        ids.add(int(tokenizer.eos_token_id))
+    return ids
 
 
 def parameter_count(path: str) -> int | None:
@@ -170,7 +170,8 @@ def lora_request(lora: LoRAConfig) -> Any:
 
 
 def effective_engine_settings(llm: Any) -> dict[str, Any]:
-    """The values vLLM chose, read back from the running engine's ``VllmConfig``."""
+    """The values vLLM chose, read back from the engine's ``VllmConfig`` (the copy in this process: with
+    multiprocessing, settings the EngineCore process changes later are not seen here)."""
     config = llm.llm_engine.vllm_config
     model, cache, scheduler, parallel = (
         config.model_config,
@@ -190,9 +191,7 @@ def effective_engine_settings(llm: Any) -> dict[str, Any]:
         "gpu_memory_utilization": cache.gpu_memory_utilization,
         "kv_cache_memory_bytes": cache.kv_cache_memory_bytes,
         "num_kv_cache_blocks": cache.num_gpu_blocks,
-        "cpu_offload_gb": getattr(config.offload_config, "cpu_offload_gb", None)
-        if hasattr(config, "offload_config")
-        else None,
+        "cpu_offload_gb": config.offload_config.uva.cpu_offload_gb,
         "max_num_seqs": scheduler.max_num_seqs,
         "max_num_batched_tokens": scheduler.max_num_batched_tokens,
         "enable_chunked_prefill": scheduler.enable_chunked_prefill,
@@ -206,17 +205,27 @@ def effective_engine_settings(llm: Any) -> dict[str, Any]:
     }
 
 
+def in_process() -> bool:
+    """Whether vLLM runs its engine in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)."""
+    return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
+
+
 def memory_facts(llm: Any, on: str) -> dict[str, Any]:
-    """KV-cache size, and on CUDA the peak memory of this process (the engine's, without EngineCore processes)."""
+    """KV-cache size; on CUDA, with the engine in this process, torch's peak memory of the model's GPU.
+
+    With multiprocessing the model lives in vLLM's EngineCore and worker processes, whose peaks this
+    process cannot read: the telemetry's NVML memory figures cover them instead.
+    """
     cache = llm.llm_engine.vllm_config.cache_config if llm is not None else None
     facts: dict[str, Any] = {}
     if cache is not None and cache.num_gpu_blocks:
         facts["kv_cache_blocks"] = cache.num_gpu_blocks
         facts["kv_cache_tokens"] = cache.num_gpu_blocks * cache.block_size
-    if on == "cuda":
+    if on == "cuda" and in_process():
         import torch
 
         facts["cuda_peak_allocated_mb"] = torch.cuda.max_memory_allocated() / 2**20
         facts["cuda_peak_reserved_mb"] = torch.cuda.max_memory_reserved() / 2**20
-        facts["cuda_peak_scope"] = "this process only (EngineCore and worker processes are not included)"
+    elif on == "cuda":
+        facts["cuda_peak_note"] = "vLLM ran in its own processes: see telemetry memory_used_mb (NVML)"
     return facts
