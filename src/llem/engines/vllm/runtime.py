@@ -205,6 +205,13 @@ def effective_engine_settings(llm: Any) -> dict[str, Any]:
     }
 
 
+def cpu_threads() -> dict[str, Any]:
+    """The threads vLLM's CPU worker computes with, in this process: torch's count and the cores bound."""
+    import torch
+
+    return {"torch_threads": torch.get_num_threads(), "cores": sorted(os.sched_getaffinity(0))}
+
+
 def in_process() -> bool:
     """Whether vLLM runs its engine in this process (``VLLM_ENABLE_V1_MULTIPROCESSING=0``)."""
     return os.environ.get("VLLM_ENABLE_V1_MULTIPROCESSING", "1") == "0"
