@@ -248,7 +248,11 @@ def test_runners_and_timeouts_reach_every_job(tiny_model_path, tmp_path):
     assert runs[1]["error"].startswith("ExperimentTimeout: the worker was stopped after the experiment timeout of 30 s")
     for run in runs:  # --runner beats the file's runners:, and the timeout travels with it
         runner = json.loads((folder / run["job_dir"] / "experiment.json").read_text())["runner"]
-        assert (runner["kind"], runner["source"], runner["experiment_timeout_seconds"]) == ("process", "runner.kind", 30)
+        assert (runner["kind"], runner["source"], runner["experiment_timeout_seconds"]) == (
+            "process",
+            "runner.kind",
+            30,
+        )
 
 
 def test_the_files_runners_apply_when_no_flag_is_given(tiny_model_path, tmp_path):
