@@ -8,7 +8,6 @@ job: no CUDA state, loaded model or environment change survives into the next jo
 
 from __future__ import annotations
 
-import contextlib
 import ctypes
 import logging
 import os
@@ -82,11 +81,7 @@ def stop_with_the_supervisor() -> None:
                 doomed = [pid for pid in members if pid != worker and not shm.is_resource_tracker(pid)]
                 if not doomed:
                     break
-                segments |= shm.segments_of(doomed)
-                for pid in doomed:
-                    with contextlib.suppress(ProcessLookupError):
-                        os.kill(pid, signal.SIGKILL)
-                shm.wait_for_exit(doomed)
+                segments |= shm.kill(doomed)
             shm.remove(segments)
         finally:  # the resource tracker cleans up what it holds once this process is gone too
             os._exit(128 + signal.SIGTERM)

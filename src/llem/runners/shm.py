@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import time
 from pathlib import Path
 
@@ -22,17 +23,28 @@ SHM = Path("/dev/shm")
 PREFIXES = ("psm_", "sem.mp-")
 
 
+def _state_and_group(pid: int) -> tuple[str, int] | None:
+    """``(state, process group)`` from /proc/PID/stat; None for a process that is gone."""
+    try:
+        # "pid (comm) state ppid pgrp ...": comm may hold spaces, so split after the last ')'
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        return fields[0], int(fields[2])
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _alive(pid: int) -> bool:
+    found = _state_and_group(pid)
+    return found is not None and found[0] != "Z"
+
+
 def group_members(pgid: int) -> list[int]:
     """Living (not zombie) processes of process group ``pgid``."""
     members = []
     for proc in Path("/proc").iterdir():
-        if not proc.name.isdigit():
-            continue
-        with contextlib.suppress(OSError, ValueError, IndexError):
-            # /proc/PID/stat: "pid (comm) state ppid pgrp ..."; comm may hold spaces, so split after ')'
-            fields = (proc / "stat").read_text().rsplit(")", 1)[1].split()
-            if int(fields[2]) == pgid and fields[0] != "Z":
-                members.append(int(proc.name))
+        found = _state_and_group(int(proc.name)) if proc.name.isdigit() else None
+        if found is not None and found[0] != "Z" and found[1] == pgid:
+            members.append(int(proc.name))
     return members
 
 
@@ -81,8 +93,12 @@ def wait_for_exit(pids: list[int], timeout_s: float = 2.0) -> None:
         time.sleep(0.05)
 
 
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except (OSError, IndexError):
-        return False
+def kill(pids: list[int]) -> set[str]:
+    """SIGKILL ``pids`` and wait for them; returns the shared memory they held (noted first), for
+    :func:`remove`."""
+    segments = segments_of(pids)
+    for pid in pids:
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+    wait_for_exit(pids)
+    return segments

@@ -164,12 +164,7 @@ def _end_group(pgid: int) -> None:
     if members and all(shm.is_resource_tracker(pid) for pid in members):
         shm.wait_for_exit(members, timeout_s=5.0)
         members = shm.group_members(pgid)
-    if not members:
-        return
-    segments = shm.segments_of(members)
-    _kill_group(pgid, signal.SIGKILL)
-    shm.wait_for_exit(members)
-    shm.remove(segments)
+    shm.remove(shm.kill(members))
 
 
 def _kill_group(pgid: int, sig: signal.Signals) -> None:

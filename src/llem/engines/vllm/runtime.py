@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import dataclasses
 import functools
-import json
 import os
 from pathlib import Path
 from types import ModuleType
@@ -97,35 +96,30 @@ def sampling_param_names() -> frozenset[str]:
     return frozenset(name for name in SamplingParams.__struct_fields__ if not name.startswith("_"))
 
 
-def _model_config(path: str) -> dict[str, Any] | None:
-    file = Path(path) / "config.json"
-    if not file.is_file():
-        return None
-    data = json.loads(file.read_text())
-    return data.get("text_config", data)
-
-
 def head_size(path: str) -> int | None:
-    """The attention head size of a local model folder; None when it cannot be read here."""
-    config = _model_config(path)
-    if config is None or "num_attention_heads" not in config:
+    """The attention head size of the model (a local folder or the hub cache); None when it cannot be read."""
+    from llem.study.vram import local_model_config
+
+    config = local_model_config(path)
+    config = config.get("text_config", config) if config else None
+    if not config or "num_attention_heads" not in config:
         return None
     return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
 
 
 def eos_ids(path: str, tokenizer: Any) -> set[int]:
-    """Token ids that end a sequence, as vLLM stops on them: the tokenizer's EOS and the model's
-    generation-config EOS ids."""
+    """Token ids that end a sequence, as vLLM stops on them: the model's generation-config EOS ids and
+    the tokenizer's EOS."""
     from transformers import GenerationConfig
 
+    from llem.engines.transformers.generation import eos_token_ids
+
     try:
-        eos = GenerationConfig.from_pretrained(path).eos_token_id
+        generation_config = GenerationConfig.from_pretrained(path)
     except OSError:
-        eos = None
-    ids = set(eos) if isinstance(eos, (list, tuple)) else ({int(eos)} if eos is not None else set())
-    if tokenizer.eos_token_id is not None:
-        ids.add(int(tokenizer.eos_token_id))
-    return ids
+        generation_config = GenerationConfig()
+    ids = eos_token_ids(generation_config, tokenizer)
+    return ids | ({int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set())
 
 
 def parameter_count(path: str) -> int | None:
