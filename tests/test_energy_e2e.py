@@ -173,7 +173,8 @@ def test_auto_falls_back_to_rapl_and_explains_why(tiny_model_path, tmp_path):
     assert energy["sampler"]["unavailable"]["zeus"] in ("Zeus: package not installed", "Zeus: NVML: library not found")
     start, end = window(result)
     for path, label in COUNTED.items():
-        assert_within_1pct(energy["per_device_j"][label], tree.energy_between_j(path, start, end))
+        known = tree.energy_between_j(path, start, end)
+        assert abs(energy["per_device_j"][label] - known) <= tree.tolerance_j(path, start, end), (label, known)
     assert result["telemetry"] == {"available": False, "reason": "NVML: library not found", "timeseries": None}
 
 

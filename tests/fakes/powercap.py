@@ -3,10 +3,15 @@
 Each counted zone draws a constant known power, so the energy of any wall-clock window is
 ``power_w × seconds``. Counters wrap at ``max_energy_range_uj`` like the kernel's. Files are
 replaced atomically, so a reader never sees a half-written value.
+
+A reader sees the value of the last write, so on a loaded machine, where the writer thread wakes
+late, a reading can be stale by the gap between two writes. ``tolerance_j`` allows for the gaps
+that actually occurred around a window, on top of the relative tolerance.
 """
 
 from __future__ import annotations
 
+import bisect
 import os
 import threading
 import time
@@ -61,6 +66,7 @@ class FakePowercap:
             # sysfs also lists sub-zones at the top level (as links)
             if "/" in zone.path and not (root / folder.name).exists():
                 (root / folder.name).symlink_to(folder, target_is_directory=True)
+        self.write_times: list[float] = []  # unix seconds of every write, ascending
         self._write_all(self.t0)
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -73,9 +79,23 @@ class FakePowercap:
         zone = next(z for z in self.zones if z.path == path)
         return zone.power_w * (end_unix_s - start_unix_s)
 
+    def write_gap_s(self, unix_s: float) -> float:
+        """Seconds between the writes either side of ``unix_s``: how stale a reading then could be."""
+        i = bisect.bisect_right(self.write_times, unix_s)
+        before = self.write_times[i - 1] if i > 0 else self.t0
+        after = self.write_times[i] if i < len(self.write_times) else time.time()
+        return after - before
+
+    def tolerance_j(self, path: str, start_unix_s: float, end_unix_s: float, rel: float = 0.01) -> float:
+        """``rel`` of the known energy, plus what late writes at either end of the window can hide."""
+        zone = next(z for z in self.zones if z.path == path)
+        stale_s = self.write_gap_s(start_unix_s) + self.write_gap_s(end_unix_s)
+        return rel * self.energy_between_j(path, start_unix_s, end_unix_s) + zone.power_w * stale_s
+
     def _write_all(self, now: float) -> None:
         for zone in self.zones:
             _write(self.root / zone.path / "energy_uj", f"{self.counter_uj(zone, now)}\n")
+        self.write_times.append(now)
 
     def _run(self) -> None:
         while not self._stop.wait(self.tick_s):
