@@ -86,10 +86,72 @@ def test_importing_models_does_not_import_torch():
 # -- resolve_model ----------------------------------------------------------------------------
 
 
-def test_resolve_existing_folder_and_hub_ids(tmp_path):
+@pytest.fixture
+def hub_cache(tmp_path, monkeypatch) -> Path:
+    """An empty Hugging Face cache of this test's own."""
+    import huggingface_hub.constants
+
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hub"))
+    return tmp_path / "hub"
+
+
+def cache_model(hub_cache: Path, repo_id: str) -> Path:
+    """Lay out ``repo_id`` in ``hub_cache`` as huggingface_hub does; returns its snapshot folder."""
+    repo = hub_cache / f"models--{repo_id.replace('/', '--')}"
+    snapshot = repo / "snapshots" / ("0" * 40)
+    snapshot.mkdir(parents=True)
+    (snapshot / "config.json").write_text("{}")
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("0" * 40)
+    return snapshot
+
+
+def test_resolve_existing_folder_and_hub_ids_while_the_hub_is_reachable(tmp_path, monkeypatch):
+    import llem.models.resolve
+
+    monkeypatch.setattr(llem.models.resolve, "hub_reachable", lambda: True)
     assert resolve_model(str(tmp_path)) == str(tmp_path)
     for hub_id in ("HuggingFaceTB/SmolLM2-135M-Instruct", "gpt2", "org/model.v1-2"):
         assert resolve_model(hub_id) == hub_id
+
+
+def test_offline_a_cached_hub_id_resolves_to_its_snapshot(hub_cache, monkeypatch):
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    snapshot = cache_model(hub_cache, "org/cached-model")
+    assert resolve_model("org/cached-model") == str(snapshot)
+
+
+@pytest.mark.parametrize("offline", ["HF_HUB_OFFLINE", "unreachable endpoint"])
+def test_offline_an_uncached_hub_id_fails_at_once(hub_cache, monkeypatch, offline):
+    from llem.hub import _connects
+
+    if offline == "HF_HUB_OFFLINE":
+        monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    else:
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+        monkeypatch.setenv("HF_ENDPOINT", "http://127.0.0.1:9")  # the discard port: nothing listens
+        _connects.cache_clear()
+    with pytest.raises(ModelUnavailableError, match="not in the Hugging Face cache") as err:
+        resolve_model("org/not-cached-anywhere")
+    assert ("HF_HUB_OFFLINE is set" in str(err.value)) == (offline == "HF_HUB_OFFLINE")
+    assert "hf download org/not-cached-anywhere" in str(err.value)
+
+
+def test_python_m_llem_with_an_uncached_hub_id_offline_stops_before_loading(tmp_path):
+    env = {**os.environ, "HF_ENDPOINT": "http://127.0.0.1:9", "HF_HUB_CACHE": str(tmp_path / "hub")}
+    env.pop("HF_HUB_OFFLINE", None)
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem", "model=org/not-cached-anywhere", f"output_dir={tmp_path / 'job'}"],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=600,
+    )
+    assert proc.returncode == 2, proc.stderr
+    assert "not in the Hugging Face cache" in proc.stderr and "Retrying" not in proc.stderr
+    assert "Traceback" not in proc.stderr
+    status = json.loads((tmp_path / "job" / "status.json").read_text())
+    assert status["exit_reason"] == "invalid configuration" and "worker" not in status, "no worker was started"
 
 
 def test_resolve_empty_is_an_error():

@@ -23,8 +23,9 @@ from llem.config.load import build, config_hash, load_experiment, to_dict
 from llem.config.overrides import override_args, precheck_cli
 from llem.config.schema import RunnerConfig
 from llem.config.store import register_configs
-from llem.engines import check_available, gpu_count
+from llem.engines import gpu_count
 from llem.errors import JobFailed, LlemError
+from llem.preflight import check_job
 from llem.results.headline import headline
 from llem.results.io import write_json_atomic
 from llem.runners import check_settings, choose_runner, measure_job
@@ -82,8 +83,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
         runner = choose_runner(experiment.engine.value, settings.kind)
         status.write(runner=runner.describe())
-        if runner.kind != "docker":  # the engine runs here: it must be installed here
-            check_available(experiment.engine, in_study=bool(study_run))
+        check_job(experiment, runner.kind, in_study=bool(study_run))  # found now, not after the model loads
         isolation = check_devices(settings.device_isolation, gpu_limit=gpu_count(experiment))
         for line in isolation.warnings():
             log.warning("device isolation: %s", line)

@@ -9,6 +9,7 @@ imported only when a source needs them.
 from __future__ import annotations
 
 import difflib
+import functools
 from pathlib import Path
 from typing import Any
 
@@ -18,7 +19,7 @@ from llem.datasets.ordering import order_prompts
 from llem.datasets.prompt import Prompt
 from llem.errors import DatasetError
 
-__all__ = ["ALIASES", "Prompt", "load_prompts"]
+__all__ = ["ALIASES", "Prompt", "check_source", "load_prompts"]
 
 ALIASES = ("builtin", "synthetic", "aienergyscore")
 
@@ -39,12 +40,43 @@ def load_prompts(dataset: DatasetConfig, *, random_seed: int, tokenizer: Any = N
         prompts = aienergyscore.load(dataset.prompt_field)
     else:
         prompts = jsonl.load(_jsonl_path(source), dataset.prompt_field)
-    if len(prompts) < dataset.n_prompts:
-        raise DatasetError(
-            f"dataset.n_prompts={dataset.n_prompts} but dataset.source={source} has only {len(prompts)} prompts; "
-            f"set dataset.n_prompts to at most {len(prompts)} or use a larger dataset"
-        )
+    _check_size(dataset, len(prompts))
     return order_prompts(prompts, dataset.order, random_seed)[: dataset.n_prompts]
+
+
+def check_source(dataset: DatasetConfig) -> None:
+    """Raise the DatasetError :func:`load_prompts` would, where it can be known without a model or
+    the hub: a built-in or JSON-lines source that is missing, unreadable or holds fewer than
+    ``dataset.n_prompts`` prompts. ``synthetic`` and ``aienergyscore`` are not checked here."""
+    source = dataset.source
+    if source in ("synthetic", "aienergyscore"):
+        return
+    if source == "builtin":
+        _check_size(dataset, _count_builtin())
+        return
+    path = _jsonl_path(source)
+    jsonl.check_file(path)
+    stat = path.stat()
+    _check_size(dataset, _count_jsonl(str(path.resolve()), stat.st_mtime_ns, stat.st_size, dataset.prompt_field))
+
+
+def _check_size(dataset: DatasetConfig, available: int) -> None:
+    if available < dataset.n_prompts:
+        raise DatasetError(
+            f"dataset.n_prompts={dataset.n_prompts} but dataset.source={dataset.source} has only {available} "
+            f"prompts; set dataset.n_prompts to at most {available} or use a larger dataset"
+        )
+
+
+@functools.cache
+def _count_builtin() -> int:
+    return len(builtin.load())
+
+
+@functools.lru_cache(maxsize=64)
+def _count_jsonl(path: str, mtime_ns: int, size: int, prompt_field: str | None) -> int:
+    """Prompts in a JSON-lines file, read once per version of the file (``mtime_ns``, ``size``)."""
+    return len(jsonl.load(Path(path), prompt_field))
 
 
 def _jsonl_path(source: str) -> Path:

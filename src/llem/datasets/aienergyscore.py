@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import os
-import socket
 import sys
 from collections.abc import Callable
 from typing import Any
-from urllib.parse import urlparse
 
 from llem.datasets import jsonl
 from llem.datasets.prompt import Prompt
 from llem.errors import DatasetError
+from llem.hub import hub_reachable
 
 HUB_ID = "AIEnergyScore/text_generation"
 SPLIT = "train"
@@ -60,17 +59,6 @@ def load(
     if not prompts:
         raise DatasetError(f"dataset {where} holds no prompts; use {OFFLINE}")
     return prompts
-
-
-def hub_reachable(timeout_s: float = 3.0) -> bool:
-    """Whether a TCP connection to the Hugging Face hub (``$HF_ENDPOINT``) opens within ``timeout_s``."""
-    endpoint = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    port = endpoint.port or (80 if endpoint.scheme == "http" else 443)
-    try:
-        socket.create_connection((endpoint.hostname or "huggingface.co", port), timeout=timeout_s).close()
-    except OSError:
-        return False
-    return True
 
 
 def go_offline_unless_hub_reachable() -> bool:

@@ -18,14 +18,19 @@ HEADER_KEY = "_provenance"
 
 def load(path: Path, prompt_field: str | None) -> list[Prompt]:
     """The prompts of the JSON-lines file at ``path``, in file order."""
-    if not path.is_file():
-        problem = "is not a file" if path.exists() else "does not exist"
-        raise DatasetError(f"dataset file {path} {problem}; check dataset.source (a .jsonl path or a built-in)")
+    check_file(path)
     try:
         text = path.read_text(encoding="utf-8-sig")  # -sig: a byte-order mark some editors write is dropped
     except UnicodeDecodeError as err:
         raise DatasetError(f"dataset file {path} is not UTF-8 text ({err}); save it as UTF-8 JSON lines") from err
     return parse(text, str(path), prompt_field)
+
+
+def check_file(path: Path) -> None:
+    """A DatasetError unless ``path`` is an existing file."""
+    if not path.is_file():
+        problem = "is not a file" if path.exists() else "does not exist"
+        raise DatasetError(f"dataset file {path} {problem}; check dataset.source (a .jsonl path or a built-in)")
 
 
 def parse(text: str, where: str, prompt_field: str | None) -> list[Prompt]:

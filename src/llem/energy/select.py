@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import importlib.util
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from llem.config.schema import EnergySampler as SamplerChoice
 from llem.energy.base import EnergySampler, EnergySamplerError, SamplerUnavailable
 from llem.energy.codecarbon import CodecarbonSampler
+from llem.energy.devices import init_nvml, visible_gpus
 from llem.energy.nvml import NvmlSampler
-from llem.energy.rapl import RaplSampler
+from llem.energy.rapl import RaplSampler, discover_zones
 from llem.energy.zeus import ZeusSampler
 from llem.user_config import MeasurementSettings
 
@@ -55,11 +58,7 @@ def select_sampler(choice: SamplerChoice | None, settings: MeasurementSettings) 
         try:
             return Selection(choice.value, SAMPLERS[choice.value].open(settings))
         except SamplerUnavailable as err:
-            fix = f"{err.fix}, or set" if err.fix else "set"
-            raise EnergySamplerError(
-                f"energy_sampler={choice.value}: {err.reason}; {fix} energy_sampler=auto (the best source available) "
-                "or energy_sampler=null (throughput only)"
-            ) from err
+            raise EnergySamplerError(_cannot_run(choice, err)) from err
     unavailable = {}
     for cls in AUTO_ORDER:
         try:
@@ -73,3 +72,48 @@ def select_sampler(choice: SamplerChoice | None, settings: MeasurementSettings) 
         sampler.close()
         unavailable[cls.name] = skip
     return Selection("auto", None, unavailable)
+
+
+def _cannot_run(choice: SamplerChoice, err: SamplerUnavailable) -> str:
+    fix = f"{err.fix}, or set" if err.fix else "set"
+    return (
+        f"energy_sampler={choice.value}: {err.reason}; {fix} energy_sampler=auto (the best source available) "
+        "or energy_sampler=null (throughput only)"
+    )
+
+
+def sampler_problem(choice: SamplerChoice | None, settings: MeasurementSettings) -> str | None:
+    """Why the explicitly chosen sampler cannot run on this machine, found without opening it (no
+    torch, no measurement thread); None when it may run, and for ``auto`` and null, which always can."""
+    if choice is None or choice is SamplerChoice.auto:
+        return None
+    try:
+        _check_source(choice, settings)
+    except SamplerUnavailable as err:
+        return _cannot_run(choice, err)
+    return None
+
+
+def _check_source(choice: SamplerChoice, settings: MeasurementSettings) -> None:
+    """Raise :class:`SamplerUnavailable` when ``choice``'s package or device is missing here."""
+    package = {
+        SamplerChoice.zeus: ("zeus", "Zeus", "llem[zeus]"),
+        SamplerChoice.codecarbon: ("codecarbon", "codecarbon", "llem[codecarbon]"),
+    }
+    if choice in package:
+        module, label, extra = package[choice]
+        if importlib.util.find_spec(module) is None:
+            raise SamplerUnavailable(f"{label}: package not installed", f"pip install '{extra}'")
+    if choice is SamplerChoice.rapl:
+        discover_zones(Path(settings.powercap_root))
+    elif choice in (SamplerChoice.nvml, SamplerChoice.zeus):
+        try:
+            nvml = init_nvml()
+            try:
+                visible_gpus(nvml)
+            finally:
+                nvml.nvmlShutdown()
+        except SamplerUnavailable as err:
+            if choice is SamplerChoice.zeus:
+                raise SamplerUnavailable(f"Zeus: {err.reason}", err.fix) from err
+            raise
