@@ -18,7 +18,6 @@ medians:
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import subprocess
 import sys
@@ -29,8 +28,11 @@ from pathlib import Path
 import yaml
 from throughput_vs_bare import add_workload_arguments, bare_setup, bare_throughput, experiment_data
 
+from llem.results.codec import read_result
+from llem.results.schema import RunResult
 
-def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, dict]:
+
+def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, RunResult]:
     """Wall seconds of ``llem run`` on a one-experiment file, and the run's result."""
     spec = folder / "experiment.yaml"
     spec.write_text(yaml.safe_dump(experiment_data(cfg_args)))
@@ -45,7 +47,7 @@ def one_run_study(cfg_args: argparse.Namespace, folder: Path) -> tuple[float, di
     if proc.returncode != 0:
         raise SystemExit(f"llem run failed:\n{proc.stderr}")
     (result_file,) = out.glob("*/*/result.json")
-    return wall_s, json.loads(result_file.read_text())
+    return wall_s, read_result(result_file)
 
 
 def bare_in_fresh_process(args: argparse.Namespace) -> float:
@@ -78,9 +80,9 @@ def main() -> None:
             folder = Path(tmp) / f"round{i}"
             folder.mkdir()
             wall_s, result = one_run_study(args, folder)
-            timed_s = sum(result["phases_s"].values())
+            timed_s = result.phases_s.total_s()
             bare_tps = bare_in_fresh_process(args)
-            llem_tps = result["throughput"]["output_tokens_per_s"]
+            llem_tps = result.throughput.output_tokens_per_s
             ratios.append(llem_tps / bare_tps)
             overheads.append(wall_s - timed_s)
             print(

@@ -64,7 +64,7 @@ def transformers_throughput(args: argparse.Namespace) -> float:
     figures = []
     for _ in range(max(1, args.rounds // 2)):
         seconds, run = timed(lambda: hf.generate(prompts))
-        figures.append(summarize_run(run, seconds)["throughput"]["output_tokens_per_s"])
+        figures.append(summarize_run(run, seconds).throughput.output_tokens_per_s)
     hf.close()
     return statistics.median(figures)
 
@@ -91,7 +91,7 @@ def main() -> None:
     ratios, llem_figures = [], []
     for i in range(args.rounds):
         seconds, run = timed(lambda: engine.generate(prompts))
-        llem_tps = summarize_run(run, seconds)["throughput"]["output_tokens_per_s"]
+        llem_tps = summarize_run(run, seconds).throughput.output_tokens_per_s
         seconds, outputs = timed(lambda: llm.generate(bare_prompts, params, use_tqdm=False))
         bare_tps = sum(len(c.token_ids) for o in outputs for c in o.outputs) / seconds
         ratios.append(llem_tps / bare_tps)

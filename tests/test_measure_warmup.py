@@ -13,6 +13,7 @@ from llem.config.load import load_experiment
 from llem.datasets import Prompt, load_prompts
 from llem.engines import create_engine
 from llem.measure import converge, run_warmup
+from llem.results.schema import Warmup
 
 
 def experiment(**overrides):
@@ -45,15 +46,15 @@ def test_fixed_warmup_runs_full_batches_at_full_output_length(tiny_model_path):
     generate = engine.generate
     engine.generate = lambda prompts: runs.append(generate(prompts)) or runs[-1]
     record = run_warmup(cfg, engine, prompts)
-    assert record == {
-        "enabled": True,
-        "mode": "fixed",
-        "n_warmup": 3,
-        "prompts": 4,  # rounded up to whole batches of 2
-        "batches": 2,
-        "batch_size": 2,
-        "output_tokens_per_prompt": 6,
-    }
+    assert record == Warmup(
+        enabled=True,
+        mode="fixed",
+        n_warmup=3,
+        prompts=4,  # rounded up to whole batches of 2
+        batches=2,
+        batch_size=2,
+        output_tokens_per_prompt=6,
+    )
     (run,) = runs
     assert [b.size for b in run.batches] == [2, 2]
     assert all(r.output_tokens == 6 for r in run.requests)  # EOS cannot cut a warm-up prompt short
@@ -76,16 +77,16 @@ PROMPTS = [Prompt(f"prompt {i}") for i in range(10)]
 def test_cv_mode_converges_once_the_window_is_steady():
     cfg = experiment(warmup={"convergence_detection": True, "window_size": 3, "min_prompts": 4, "cv_threshold": 0.1})
     record = converge(fake_generate([0.30, 0.05, 0.10, 0.10, 0.10, 0.10, 0.10]), PROMPTS, 1, cfg)
-    assert record["mode"] == "convergence" and record["converged"] is True
-    assert record["iterations"] == 5 and record["prompts"] == 5  # window [.1,.1,.1] first steady at call 5
-    assert record["final_cv"] < 0.1
+    assert record.mode == "convergence" and record.converged is True
+    assert record.iterations == 5 and record.prompts == 5  # window [.1,.1,.1] first steady at call 5
+    assert record.final_cv < 0.1
 
 
 def test_cv_mode_stops_at_max_prompts_unconverged():
     cfg = experiment(warmup={"convergence_detection": True, "window_size": 2, "min_prompts": 2, "max_prompts": 6})
     record = converge(fake_generate([0.02, 0.2] * 3), PROMPTS, 2, cfg)
-    assert record["converged"] is False and record["iterations"] == 3 and record["prompts"] == 6
-    assert record["final_cv"] > 0.5
+    assert record.converged is False and record.iterations == 3 and record.prompts == 6
+    assert record.final_cv > 0.5
 
 
 def test_cv_mode_end_to_end_records_its_fields(tiny_model_path, tmp_path):

@@ -22,6 +22,7 @@ import yaml
 
 from llem.study import submitit_jobs
 from llem.study.execute import Execution, LaunchError, SchedulerReport, execute
+from tests.fakes.result import write_example_result
 
 SMALL = {
     "model": "llem-tiny",
@@ -196,8 +197,7 @@ def test_resume_adopts_runs_that_finished_unseen(tmp_path):
         execute(dies, plan, tmp_path, [], Execution())
     job = tmp_path / "0000_e0_c0"
     write_status(job, "completed")
-    result = {"tokens": {"output_tokens": 2}, "inference_time_s": 1.0, "throughput": {"output_tokens_per_s": 2.0}}
-    (job / "result.json").write_text(json.dumps({**result, "energy": {"energy_j": None}}))
+    write_example_result(job, output_tokens=2, inference_time_s=1.0)
 
     def records(jobs, first_index):
         calls.append([o for o in jobs[0] if o.startswith("study_run.position")])

@@ -7,6 +7,7 @@ import time
 import pandas as pd
 import pytest
 
+from llem.results.schema import Telemetry as TelemetryBlock
 from llem.telemetry.session import Telemetry
 from llem.telemetry.throttle import HW_SLOWDOWN, SW_POWER_CAP, SW_THERMAL, summarize
 from llem.telemetry.timeseries import COLUMNS
@@ -31,13 +32,13 @@ def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch,
     start = time.time()
     time.sleep(1.6)
     record, warnings = telemetry.finish(start, time.time(), tmp_path, write=True)
-    assert record["available"] and record["hz"] == 10.0
-    hot, cool = record["throttling"]["per_gpu"]["gpu0"], record["throttling"]["per_gpu"]["gpu1"]
-    assert hot["thermal_s"] == pytest.approx(0.5, abs=0.15) and hot["power_s"] == pytest.approx(0.5, abs=0.15)
-    assert hot["hw_slowdown_s"] == pytest.approx(0.2, abs=0.15) and hot["throttled"]
-    assert hot["temperature_drift_c"] > 10 and hot["max_temperature_c"] <= 85
-    assert not cool["throttled"] and abs(cool["temperature_drift_c"]) <= 1
-    assert record["throttling"]["throttled"] and record["throttling"]["max_temperature_c"] == hot["max_temperature_c"]
+    assert record.available and record.hz == 10.0
+    hot, cool = record.throttling.per_gpu["gpu0"], record.throttling.per_gpu["gpu1"]
+    assert hot.thermal_s == pytest.approx(0.5, abs=0.15) and hot.power_s == pytest.approx(0.5, abs=0.15)
+    assert hot.hw_slowdown_s == pytest.approx(0.2, abs=0.15) and hot.throttled
+    assert hot.temperature_drift_c > 10 and hot.max_temperature_c <= 85
+    assert not cool.throttled and abs(cool.temperature_drift_c) <= 1
+    assert record.throttling.throttled and record.throttling.max_temperature_c == hot.max_temperature_c
     assert any(w.startswith("gpu0 throttled (thermal)") for w in warnings)
     assert any(w.startswith("gpu0 throttled (power)") for w in warnings)
     assert any(w.startswith("gpu0 throttled (hw slowdown)") for w in warnings)
@@ -45,7 +46,7 @@ def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch,
     assert any(w.startswith("persistence mode off on gpu0") for w in warnings)
     assert not any(w.startswith("gpu1") for w in warnings)
     # ~10 Hz per GPU
-    assert 0.8 * 10 * 1.6 <= hot["samples"] <= 1.2 * 10 * 1.6 + 2
+    assert 0.8 * 10 * 1.6 <= hot.samples <= 1.2 * 10 * 1.6 + 2
 
 
 def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
@@ -55,8 +56,8 @@ def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
     time.sleep(2.3)
     record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=True)
     table = pd.read_parquet(tmp_path / "timeseries.parquet")
-    assert list(table.columns) == COLUMNS == record["timeseries"]["columns"]
-    assert len(table) == record["timeseries"]["rows"]
+    assert list(table.columns) == COLUMNS == record.timeseries.columns
+    assert len(table) == record.timeseries.rows
     for _, rows in table.groupby("gpu_index"):
         assert 3 <= len(rows) <= 4  # one row per started second
         assert rows["timestamp_s"].diff().dropna().eq(1.0).all()
@@ -72,7 +73,7 @@ def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path
     telemetry = Telemetry.start()
     time.sleep(0.5)
     record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=False)
-    assert record["unsupported_queries"] == ["utilisation@gpu0"]
+    assert record.unsupported_queries == ["utilisation@gpu0"]
     samples = telemetry.sampler.samples
     assert all(s.sm_utilisation_pct is None for s in samples if s.gpu_index == 0)
     assert all(s.sm_utilisation_pct is not None for s in samples if s.gpu_index == 1)
@@ -81,7 +82,8 @@ def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path
 def test_without_nvml_telemetry_says_why(monkeypatch, tmp_path):
     install_fake_nvml(monkeypatch, tmp_path, [HOT], init_error="driver_not_loaded")
     record, warnings = Telemetry.start().finish(0.0, 1.0, tmp_path, write=True)
-    assert record == {"available": False, "reason": "NVML: NVIDIA driver not loaded", "timeseries": None}
+    assert record == TelemetryBlock(available=False, reason="NVML: NVIDIA driver not loaded")
+    assert record.samples is None and record.throttling is None and record.timeseries is None
     assert warnings == [] and not (tmp_path / "timeseries.parquet").exists()
 
 
@@ -90,6 +92,6 @@ def test_summary_counts_only_the_window():
 
     samples = [Sample(t / 10, 0, 300.0, 50.0, 1.0, 2.0, 90.0, SW_POWER_CAP) for t in range(30)]
     summary, warnings = summarize(samples, 1.0, 2.0)
-    assert summary["per_gpu"]["gpu0"]["samples"] == 11
-    assert summary["power_s"] == pytest.approx(1.0)
+    assert summary.per_gpu["gpu0"].samples == 11
+    assert summary.power_s == pytest.approx(1.0)
     assert warnings == ["gpu0 throttled (power) for 1.0 s in the window"]

@@ -122,10 +122,10 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     status.write(status="completed", finished_at=utc_now(), exit_reason="completed", worker=worker)
     log.info(
         "done: %d output tokens in %.2f s = %.1f tokens/s; TTFT p50 %s; results in %s",
-        result["tokens"]["output_tokens"],
-        result["inference_time_s"],
-        result["throughput"]["output_tokens_per_s"],
-        _ms(result["latency"]["ttft"]["p50_s"]),
+        result.tokens.output_tokens,
+        result.inference_time_s,
+        result.throughput.output_tokens_per_s,
+        _ms(result.latency.ttft.p50_s),
         output_dir,
     )
     return headline(result)

@@ -118,9 +118,9 @@ def _config(args: argparse.Namespace) -> int:
         env = snapshot()
         table = _table("environment", "item", "value")
         for key in ("python", "platform", "cpu_model", "cpu_count_logical", "memory_total_mb", "cuda_version"):
-            table.add_row(key, str(env[key]))
-        table.add_row("CUDA_VISIBLE_DEVICES", str(env["cuda_visible_devices"]))
-        for package, found in sorted(env["packages"].items()):
+            table.add_row(key, str(getattr(env, key)))
+        table.add_row("CUDA_VISIBLE_DEVICES", str(env.cuda_visible_devices))
+        for package, found in sorted(env.packages.items()):
             table.add_row(package, found)
         console.print(table)
     return 0

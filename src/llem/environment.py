@@ -11,6 +11,8 @@ from typing import Any
 import psutil
 
 import llem
+from llem.results.codec import build
+from llem.results.schema import Environment, GpuFacts
 
 # Packages whose versions change what is measured.
 TRACKED_PACKAGES = (
@@ -54,7 +56,7 @@ def cpu_model() -> str:
     return platform.processor() or platform.machine()
 
 
-def gpu_facts() -> list[dict[str, Any]]:
+def gpu_facts() -> list[GpuFacts]:
     """Name, memory, driver and power limit of each visible CUDA device; empty without CUDA."""
     import torch
 
@@ -72,7 +74,7 @@ def gpu_facts() -> list[dict[str, Any]]:
             }
         )
     _add_nvml_facts(gpus)
-    return gpus
+    return [build(GpuFacts, gpu) for gpu in gpus]
 
 
 def _add_nvml_facts(gpus: list[dict[str, Any]]) -> None:
@@ -100,24 +102,24 @@ def _add_nvml_facts(gpus: list[dict[str, Any]]) -> None:
         nvml.nvmlShutdown()
 
 
-def snapshot() -> dict[str, Any]:
+def snapshot() -> Environment:
     """Everything about where this ran, for the result's ``environment`` block."""
     import torch
 
     mem = psutil.virtual_memory()
-    return {
-        "llem_version": llem.__version__,
-        "python": sys.version.split()[0],
-        "platform": platform.platform(),
-        "hostname": platform.node(),
-        "cpu_model": cpu_model(),
-        "cpu_count_logical": psutil.cpu_count(logical=True),
-        "cpu_affinity": len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
-        "memory_total_mb": mem.total / 2**20,
-        "torch_threads": torch.get_num_threads(),
-        "cuda_available": torch.cuda.is_available(),
-        "cuda_version": torch.version.cuda,
-        "cuda_visible_devices": os.environ.get("CUDA_VISIBLE_DEVICES"),
-        "gpus": gpu_facts(),
-        "packages": package_versions(),
-    }
+    return Environment(
+        llem_version=llem.__version__,
+        python=sys.version.split()[0],
+        platform=platform.platform(),
+        hostname=platform.node(),
+        cpu_model=cpu_model(),
+        cpu_count_logical=psutil.cpu_count(logical=True),
+        cpu_affinity=len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else None,
+        memory_total_mb=mem.total / 2**20,
+        torch_threads=torch.get_num_threads(),
+        cuda_available=torch.cuda.is_available(),
+        cuda_version=torch.version.cuda,
+        cuda_visible_devices=os.environ.get("CUDA_VISIBLE_DEVICES"),
+        gpus=gpu_facts(),
+        packages=package_versions(),
+    )

@@ -1,8 +1,9 @@
 """One measurement: the protocol of DESIGN §4, from a config and an output folder, nothing else.
 
-environment snapshot -> energy sampler -> idle baseline -> model load -> prompts -> warm-up ->
-thermal floor -> telemetry start -> [energy window = timed inference window] -> telemetry stop ->
-FLOPs -> result.json (and timeseries.parquet). Only the inference call runs inside the window.
+environment snapshot -> energy sampler -> idle baseline -> built-in model preparation (first use) ->
+model load -> prompts -> warm-up -> thermal floor -> host load and telemetry start -> [energy window =
+timed inference window] -> host load and telemetry stop -> FLOPs -> result.json (and
+timeseries.parquet). Only the inference call runs inside the window.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import statistics
 import time
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
 
 import psutil
 
@@ -22,16 +22,33 @@ from llem import environment
 from llem.config.load import config_hash, to_dict
 from llem.config.schema import ExperimentConfig
 from llem.datasets import Prompt, load_prompts
+from llem.energy.base import EnergyReading
 from llem.energy.baseline import obtain_baseline
 from llem.energy.block import energy_block, unmeasured_block
 from llem.energy.devices import keep_first_gpus, restore_visible_gpus
 from llem.energy.select import Selection, select_sampler
 from llem.engines import create_engine, gpu_count
 from llem.engines.base import EngineRun, InferenceEngine
-from llem.results.io import write_json_atomic
-from llem.results.record import SCHEMA_VERSION, summarize_run
+from llem.models import prepare_if_needed
+from llem.results.codec import RESULT_FILE, build, write_result
+from llem.results.record import summarize_run
+from llem.results.schema import (
+    Baseline,
+    Energy,
+    EngineInfo,
+    Flops,
+    Memory,
+    ModelInfo,
+    Phases,
+    RunResult,
+    ThermalFloor,
+    Timestamps,
+    Tokens,
+    Warmup,
+)
+from llem.telemetry.host import HostLoadProbe
 from llem.telemetry.session import Telemetry
-from llem.user_config import load_user_config
+from llem.user_config import MeasurementSettings, load_user_config
 
 log = logging.getLogger("llem.measure")
 
@@ -43,7 +60,7 @@ def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
 
 
-def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None = None) -> dict[str, Any]:
+def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None = None) -> RunResult:
     """Run the measurement of ``cfg``, write ``output_dir/result.json`` and return the result.
 
     ``prior_warnings`` (e.g. other processes found on the GPUs before the job started) are recorded
@@ -59,16 +76,16 @@ def measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] |
             restore_visible_gpus(previous)
 
 
-def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None) -> dict[str, Any]:
+def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] | None) -> RunResult:
     import transformers
 
     output_dir.mkdir(parents=True, exist_ok=True)
     warnings: list[str] = list(prior_warnings or [])
-    phases: dict[str, float] = {}
+    phases = Phases()
     started_at = utc_now()
     with _phase(phases, "environment"):
         env = environment.snapshot()
-    on_gpu = bool(env["gpus"])
+    on_gpu = bool(env.gpus)
     settings = load_user_config().measurement
 
     engine = create_engine(cfg)
@@ -78,6 +95,7 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
     try:
         with _phase(phases, "baseline"):
             baseline = idle_baseline(cfg, selection)
+        phases.prepare = prepare_if_needed(cfg.model)  # never inside the timed load
         with _phase(phases, "load"):
             load = engine.load()
         rss_after_load_mb = psutil.Process().memory_info().rss / 2**20
@@ -92,6 +110,7 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
 
         transformers.set_seed(cfg.random_seed)
         log.info("measuring %d prompts", len(prompts))
+        host = HostLoadProbe()
         telemetry = Telemetry.start()
         engine.synchronize()
         inference_start = utc_now()
@@ -104,7 +123,8 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         inference_time_s = time.perf_counter() - t0
         reading = sampler.end_window() if sampler is not None else None
         inference_end = utc_now()
-        phases["inference"] = inference_time_s
+        phases.inference = inference_time_s
+        host_load, host_warnings = host.finish()
         window_end_s = time.time()
         window_start_s = reading.start_unix_s if reading else window_end_s - inference_time_s
         telemetry_record, telemetry_warnings = telemetry.finish(
@@ -112,85 +132,94 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         )
 
         with _phase(phases, "flops"):
-            flops = engine.flops(run)
-        memory = {
-            "rss_after_load_mb": rss_after_load_mb,
-            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-            "peak_rss_scope": "process lifetime (getrusage ru_maxrss)",
-            **engine.memory(),
-        }
+            flops = build(Flops, engine.flops(run), "flops")
+        memory = build(
+            Memory,
+            {
+                "rss_after_load_mb": rss_after_load_mb,
+                "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                "peak_rss_scope": "process lifetime (getrusage ru_maxrss)",
+                **engine.memory(),
+            },
+            "memory",
+        )
         effective = engine.effective_config()
     finally:
         engine.close()
         if sampler is not None:
             sampler.close()
 
-    summary = summarize_run(run, inference_time_s)
-    energy = _energy(selection, reading, baseline, summary["tokens"], settings, load.device)
-    warnings += energy["warnings"] + telemetry_warnings
-    for line in energy["warnings"] + telemetry_warnings:
+    figures = summarize_run(run, inference_time_s)
+    energy = _energy(selection, reading, baseline, figures.tokens, settings, load.device)
+    new_warnings = energy.warnings + telemetry_warnings + host_warnings
+    warnings += new_warnings
+    for line in new_warnings:
         log.warning("measurement warning: %s", line)
-    result = {
-        "schema_version": SCHEMA_VERSION,
-        "llem_version": env["llem_version"],
-        "config_hash": config_hash(cfg),
-        "config": to_dict(cfg),
-        "engine": {
-            "name": engine.name,
-            "version": env["packages"].get(engine.name) or env["packages"].get(f"{engine.name}-cpu"),
-            "effective_config": effective,
-        },
-        "model": {
-            "name": cfg.model,
-            "path": load.model_path,
-            "device": load.device,
-            "n_parameters": load.n_parameters,
-            "load_time_s": load.load_time_s,
-        },
-        "timestamps": {
-            "started_at": started_at,
-            "inference_start": inference_start,
-            "inference_end": inference_end,
-            "finished_at": utc_now(),
-        },
-        **summary,
-        "memory": memory,
-        "flops": flops,
-        "energy": energy,
-        "telemetry": telemetry_record,
-        "warmup": warmup,
-        "thermal_floor": floor,
-        "phases_s": phases,
-        "environment": env,
-        "warnings": warnings,
-    }
-    write_json_atomic(output_dir / "result.json", result)
+    result = RunResult(
+        llem_version=env.llem_version,
+        config_hash=config_hash(cfg),
+        config=to_dict(cfg),
+        engine=EngineInfo(
+            name=engine.name,
+            version=env.packages.get(engine.name) or env.packages.get(f"{engine.name}-cpu"),
+            effective_config=effective,
+        ),
+        model=ModelInfo(
+            name=cfg.model,
+            path=load.model_path,
+            device=load.device,
+            n_parameters=load.n_parameters,
+            load_time_s=load.load_time_s,
+            prepare_time_s=phases.prepare,
+        ),
+        timestamps=Timestamps(
+            started_at=started_at,
+            inference_start=inference_start,
+            inference_end=inference_end,
+            finished_at=utc_now(),
+        ),
+        tokens=figures.tokens,
+        inference_time_s=inference_time_s,
+        throughput=figures.throughput,
+        latency=figures.latency,
+        memory=memory,
+        flops=flops,
+        energy=energy,
+        telemetry=telemetry_record,
+        warmup=warmup,
+        thermal_floor=floor,
+        phases_s=phases,
+        host_load=host_load,
+        environment=env,
+        warnings=warnings,
+    )
+    write_result(output_dir / RESULT_FILE, result)
     return result
 
 
-def idle_baseline(cfg: ExperimentConfig, selection: Selection) -> dict[str, Any]:
+def idle_baseline(cfg: ExperimentConfig, selection: Selection) -> Baseline:
     """The idle baseline record (measured before the model loads), or why there is none."""
     sampler = selection.sampler
     if sampler is None:
-        return {"measured": False, "reason": "no energy sampler: a baseline would not be used"}
+        return Baseline(measured=False, reason="no energy sampler: a baseline would not be used")
     if not cfg.baseline.enabled:
-        return {"measured": False, "reason": "baseline.enabled is false"}
+        return Baseline(measured=False, reason="baseline.enabled is false")
     if not sampler.supports_baseline:
-        return {"measured": False, "reason": f"{sampler.method} has no idle power reading"}
+        return Baseline(measured=False, reason=f"{sampler.method} has no idle power reading")
     log.info("idle baseline (%s, up to %g s)", cfg.baseline.strategy.value, cfg.baseline.duration_seconds)
-    baseline = obtain_baseline(cfg.baseline, sampler)
-    log.info("idle baseline: %.1f W (%s)", baseline["power_w"], baseline["source"])
+    baseline = build(Baseline, obtain_baseline(cfg.baseline, sampler), "energy.baseline")
+    log.info("idle baseline: %.1f W (%s)", baseline.power_w, baseline.source)
     return baseline
 
 
 def _energy(
     selection: Selection,
-    reading: Any,
-    baseline: dict[str, Any],
-    tokens: dict[str, int],
-    settings: Any,
+    reading: EnergyReading | None,
+    baseline: Baseline,
+    tokens: Tokens,
+    settings: MeasurementSettings,
     model_device: str,
-) -> dict[str, Any]:
+) -> Energy:
     """The result's energy block, with a note when GPUs were measured but the model ran elsewhere."""
     if reading is None:
         return unmeasured_block(selection, selection.summary().removeprefix("energy: "), baseline)
@@ -204,16 +233,16 @@ def _energy(
 
 
 class _phase:
-    """Context manager adding the wall time of a block to ``phases[name]`` (seconds)."""
+    """Context manager setting ``phases.<name>`` to the wall time of a block (seconds)."""
 
-    def __init__(self, phases: dict[str, float], name: str) -> None:
+    def __init__(self, phases: Phases, name: str) -> None:
         self.phases, self.name = phases, name
 
     def __enter__(self) -> None:
         self.start = time.perf_counter()
 
     def __exit__(self, *exc: object) -> None:
-        self.phases[self.name] = time.perf_counter() - self.start
+        setattr(self.phases, self.name, time.perf_counter() - self.start)
 
 
 def _cycle(prompts: list[Prompt], n: int) -> list[Prompt]:
@@ -230,35 +259,35 @@ def full_length(cfg: ExperimentConfig, prompts: list[Prompt]) -> list[Prompt]:
     ]
 
 
-def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Prompt]) -> dict[str, Any]:
+def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Prompt]) -> Warmup:
     """Warm the engine on real prompts in full batches of the configured size, at full output length.
 
     Fixed mode: ``n_warmup`` prompts, rounded up to whole batches. CV mode: see :func:`converge`.
     """
     w = cfg.warmup
     if not w.enabled:
-        return {"enabled": False}
+        return Warmup(enabled=False)
     batch = getattr(engine, "batch_size", 1)
     warm = full_length(cfg, prompts)
     if not w.convergence_detection:
         n = -(-w.n_warmup // batch) * batch if w.n_warmup else 0
         if n:
             engine.generate(_cycle(warm, n))
-        return {
-            "enabled": True,
-            "mode": "fixed",
-            "n_warmup": w.n_warmup,
-            "prompts": n,
-            "batches": n // batch,
-            "batch_size": batch,
-            "output_tokens_per_prompt": cfg.max_output_tokens,
-        }
+        return Warmup(
+            enabled=True,
+            mode="fixed",
+            n_warmup=w.n_warmup,
+            prompts=n,
+            batches=n // batch,
+            batch_size=batch,
+            output_tokens_per_prompt=cfg.max_output_tokens,
+        )
     return converge(lambda chunk: engine.generate(chunk), warm, batch, cfg)
 
 
 def converge(
     generate: Callable[[list[Prompt]], EngineRun], prompts: list[Prompt], batch: int, cfg: ExperimentConfig
-) -> dict[str, Any]:
+) -> Warmup:
     """CV mode: warm up one batch at a time until the latency CV of the last window is low enough.
 
     Stops when CV < ``cv_threshold`` after ``min_prompts``, or at ``max_prompts``.
@@ -282,25 +311,20 @@ def converge(
     return _cv_summary(used, len(latencies), cv, False)
 
 
-def _cv_summary(prompts: int, iterations: int, cv: float | None, converged: bool) -> dict[str, Any]:
-    return {
-        "enabled": True,
-        "mode": "convergence",
-        "prompts": prompts,
-        "iterations": iterations,
-        "final_cv": cv,
-        "converged": converged,
-    }
+def _cv_summary(prompts: int, iterations: int, cv: float | None, converged: bool) -> Warmup:
+    return Warmup(
+        enabled=True, mode="convergence", prompts=prompts, iterations=iterations, final_cv=cv, converged=converged
+    )
 
 
-def thermal_floor(cfg: ExperimentConfig, on_gpu: bool, warnings: list[str]) -> dict[str, Any]:
+def thermal_floor(cfg: ExperimentConfig, on_gpu: bool, warnings: list[str]) -> ThermalFloor:
     """Wait ``warmup.thermal_floor_seconds`` on a GPU so its temperature settles; skipped on CPU."""
     wait = cfg.warmup.thermal_floor_seconds
     if not on_gpu:
-        return {"waited_s": 0.0, "configured_s": wait, "skipped": "no GPU: the floor settles GPU temperature"}
+        return ThermalFloor(waited_s=0.0, configured_s=wait, skipped="no GPU: the floor settles GPU temperature")
     if wait < MIN_THERMAL_FLOOR_S:
         warnings.append(
             f"thermal floor {wait:g} s is below {MIN_THERMAL_FLOOR_S:g} s: GPU temperature may still be rising"
         )
     time.sleep(wait)
-    return {"waited_s": wait, "configured_s": wait, "skipped": None}
+    return ThermalFloor(waited_s=wait, configured_s=wait, skipped=None)

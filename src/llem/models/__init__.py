@@ -9,9 +9,17 @@ from pathlib import Path
 
 from llem.models.registry import BUILTIN_MODELS
 from llem.models.resolve import resolve_model
-from llem.models.store import is_ready, model_dir, prepare
+from llem.models.store import is_ready, model_dir, prepare, prepare_if_needed
 
-__all__ = ["BUILTIN_MODELS", "is_ready", "model_dir", "model_status", "prepare", "resolve_model"]
+__all__ = [
+    "BUILTIN_MODELS",
+    "is_ready",
+    "model_dir",
+    "model_status",
+    "prepare",
+    "prepare_if_needed",
+    "resolve_model",
+]
 
 
 def model_status() -> list[tuple[str, str, bool, Path]]:

@@ -8,32 +8,38 @@ from __future__ import annotations
 
 import json
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import pandas as pd
 
+from llem.results.codec import RESULT_FILE, read_result
 from llem.results.io import write_parquet_atomic, write_text_atomic
+from llem.results.schema import RunResult
 
-# Result fields summarised per run: column name -> path inside result.json.
-METRICS: dict[str, tuple[str, ...]] = {
-    "output_tokens": ("tokens", "output_tokens"),
-    "input_tokens": ("tokens", "input_tokens"),
-    "inference_time_s": ("inference_time_s",),
-    "output_tokens_per_s": ("throughput", "output_tokens_per_s"),
-    "total_tokens_per_s": ("throughput", "total_tokens_per_s"),
-    "ttft_mean_s": ("latency", "ttft", "mean_s"),
-    "ttft_p50_s": ("latency", "ttft", "p50_s"),
-    "ttft_p99_s": ("latency", "ttft", "p99_s"),
-    "itl_mean_s": ("latency", "itl", "mean_s"),
-    "itl_p50_s": ("latency", "itl", "p50_s"),
-    "itl_p99_s": ("latency", "itl", "p99_s"),
-    "energy_j": ("energy", "energy_j"),
-    "adjusted_energy_j": ("energy", "adjusted_energy_j"),
-    "energy_per_output_token_j": ("energy", "energy_per_output_token_j"),
-    "tokens_per_joule": ("energy", "tokens_per_joule"),
-    "flops": ("flops", "total"),
-    "peak_rss_mb": ("memory", "peak_rss_mb"),
+# Result fields summarised per run: column name -> the figure of a result (docs/result-fields.md).
+METRICS: dict[str, Callable[[RunResult], Any]] = {
+    "output_tokens": lambda r: r.tokens.output_tokens,
+    "input_tokens": lambda r: r.tokens.input_tokens,
+    "inference_time_s": lambda r: r.inference_time_s,
+    "output_tokens_per_s": lambda r: r.throughput.output_tokens_per_s,
+    "total_tokens_per_s": lambda r: r.throughput.total_tokens_per_s,
+    "ttft_mean_s": lambda r: r.latency.ttft.mean_s,
+    "ttft_p50_s": lambda r: r.latency.ttft.p50_s,
+    "ttft_p99_s": lambda r: r.latency.ttft.p99_s,
+    "itl_mean_s": lambda r: r.latency.itl.mean_s,
+    "itl_p50_s": lambda r: r.latency.itl.p50_s,
+    "itl_p99_s": lambda r: r.latency.itl.p99_s,
+    "energy_j": lambda r: r.energy.energy_j,
+    "adjusted_energy_j": lambda r: r.energy.adjusted_energy_j,
+    "energy_per_output_token_j": lambda r: r.energy.energy_per_output_token_j,
+    "tokens_per_joule": lambda r: r.energy.tokens_per_joule,
+    "flops": lambda r: r.flops.total,
+    "peak_rss_mb": lambda r: r.memory.peak_rss_mb,
+    "energy_method": lambda r: r.energy.method,
+    "host_busy": lambda r: r.host_load.busy if r.host_load else None,
+    "n_warnings": lambda r: len(r.warnings),
 }
 # Metrics aggregated per experiment across cycles.
 AGGREGATED = (
@@ -47,14 +53,6 @@ AGGREGATED = (
     "energy_per_output_token_j",
     "tokens_per_joule",
 )
-
-
-def _dig(data: Any, path: tuple[str, ...]) -> Any:
-    for key in path:
-        if not isinstance(data, dict):
-            return None
-        data = data.get(key)
-    return data
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
@@ -75,10 +73,8 @@ def load(study_dir: str | Path) -> pd.DataFrame:
     rows, configs = [], []
     for run in manifest["runs"]:
         row = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "job_dir", "error")}
-        result_file = folder / run["job_dir"] / "result.json"
-        result = json.loads(result_file.read_text(encoding="utf-8")) if run["status"] == "completed" else {}
-        row.update({name: _dig(result, path) for name, path in METRICS.items()})
-        row["energy_method"] = _dig(result, ("energy", "method"))
+        result = read_result(folder / run["job_dir"] / RESULT_FILE) if run["status"] == "completed" else None
+        row.update({name: (figure(result) if result else None) for name, figure in METRICS.items()})
         experiment_file = folder / run["job_dir"] / "experiment.json"
         config = json.loads(experiment_file.read_text(encoding="utf-8"))["config"] if experiment_file.exists() else {}
         configs.append(_flatten(config))

@@ -16,6 +16,7 @@ from typing import Any
 
 from llem.config.schema import ExperimentConfig, RunnerConfig
 from llem.errors import ConfigError
+from llem.results.schema import RunResult
 
 log = logging.getLogger("llem.runners")
 
@@ -86,7 +87,7 @@ def measure_job(
     choice: RunnerChoice,
     on_start: Callable[[int], None] | None = None,
     prior_warnings: list[str] | None = None,
-) -> tuple[dict[str, Any], dict[str, Any] | None]:
+) -> tuple[RunResult, dict[str, Any] | None]:
     """Measure ``experiment`` (already written to ``job_dir/experiment.json``) with the chosen runner.
 
     ``on_start`` gets the worker's pid when one starts; ``prior_warnings`` go into the result (a

@@ -6,7 +6,9 @@ from pathlib import Path
 from typing import Any
 
 from llem.errors import JobFailed
+from llem.results.codec import read_result
 from llem.results.io import read_json
+from llem.results.schema import RunResult
 from llem.runners.supervise import WorkerExit
 from llem.worker import ERROR_FILE
 
@@ -14,14 +16,14 @@ from llem.worker import ERROR_FILE
 STOPPED_TYPES = {"timeout": "ExperimentTimeout", "silence": "SilenceTimeout"}
 
 
-def read_outcome(job_dir: Path, exit: WorkerExit) -> tuple[dict[str, Any], dict[str, Any]]:
+def read_outcome(job_dir: Path, exit: WorkerExit) -> tuple[RunResult, dict[str, Any]]:
     """The worker's result and exit facts; raises :class:`JobFailed` saying why there is no result."""
     worker: dict[str, Any] = exit.facts()
     if exit.reason in STOPPED_TYPES:
         raise JobFailed(STOPPED_TYPES[exit.reason], f"the worker was {exit.detail}", exit.reason, worker=worker)
     result_file, error_file = job_dir / "result.json", job_dir / ERROR_FILE
     if exit.returncode == 0 and result_file.exists():
-        return read_json(result_file), worker
+        return read_result(result_file), worker
     if error_file.exists():
         error = read_json(error_file)
         code = int(error.get("exit_code") or 1)

@@ -19,6 +19,7 @@ from typing import Any
 from rich.console import Console
 
 from llem.errors import LlemError
+from llem.results.codec import RESULT_FILE, read_result
 from llem.results.headline import headline
 from llem.results.io import read_json, write_json_atomic
 from llem.study.encode import encode_override
@@ -120,7 +121,7 @@ def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None
         status.update(status=COMPLETED, finished_at=utc_now(), exit_reason="completed (recorded by the study)")
         write_json_atomic(status_file, status)
     if finished and status.get("status") == COMPLETED:
-        return COMPLETED, None, headline(read_json(job_path / "result.json"))
+        return COMPLETED, None, headline(read_result(job_path / RESULT_FILE))
     if status.get("status") == RUNNING:
         return FAILED, killed or "the job stopped without finishing (killed?)", None
     error = f"{status.get('error_type')}: {status.get('message')}"

@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any
 
 from llem.energy.base import SamplerUnavailable
 from llem.energy.devices import init_nvml, visible_gpus
+from llem.results.schema import Telemetry as TelemetryBlock
+from llem.results.schema import TelemetryGpu, Timeseries
 from llem.telemetry.sampler import HZ, TelemetrySampler
 from llem.telemetry.throttle import summarize
 from llem.telemetry.timeseries import COLUMNS, write_timeseries
@@ -35,10 +36,10 @@ class Telemetry:
         sampler.start()
         return cls(sampler, None)
 
-    def finish(self, start_s: float, end_s: float, output_dir: Path, write: bool) -> tuple[dict[str, Any], list[str]]:
+    def finish(self, start_s: float, end_s: float, output_dir: Path, write: bool) -> tuple[TelemetryBlock, list[str]]:
         """Stop sampling; the ``telemetry`` record for the window and its warnings. Writes the timeseries."""
         if self.sampler is None:
-            return {"available": False, "reason": self.reason, "timeseries": None}, []
+            return TelemetryBlock(available=False, reason=self.reason), []
         sampler = self.sampler
         sampler.stop()
         summary, warnings = summarize(sampler.samples, start_s, end_s)
@@ -51,19 +52,18 @@ class Telemetry:
         timeseries = None
         if write and sampler.samples:
             rows = write_timeseries(sampler.samples, output_dir / TIMESERIES_FILE)
-            timeseries = {"file": TIMESERIES_FILE, "rows": rows, "hz": 1.0, "columns": COLUMNS}
+            timeseries = Timeseries(file=TIMESERIES_FILE, rows=rows, hz=1.0, columns=list(COLUMNS))
         span_s = sampler.samples[-1].timestamp_s - sampler.samples[0].timestamp_s if sampler.samples else 0.0
-        record = {
-            "available": True,
-            "reason": None,
-            "hz": HZ,
-            "gpus": [{"index": g.cuda_index, "name": g.name, "uuid": g.uuid} for g in sampler.gpus],
-            "samples": len(sampler.samples),
-            "span_s": span_s,
-            "sampler_cpu_s": sampler.cpu_time_s,
-            "unsupported_queries": sorted(sampler.unsupported),
-            "throttling": summary,
-            "timeseries": timeseries,
-        }
+        record = TelemetryBlock(
+            available=True,
+            hz=HZ,
+            gpus=[TelemetryGpu(index=g.cuda_index, name=g.name, uuid=g.uuid) for g in sampler.gpus],
+            samples=len(sampler.samples),
+            span_s=span_s,
+            sampler_cpu_s=sampler.cpu_time_s,
+            unsupported_queries=sorted(sampler.unsupported),
+            throttling=summary,
+            timeseries=timeseries,
+        )
         sampler.nvml.nvmlShutdown()
         return record, warnings
