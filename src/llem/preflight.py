@@ -55,6 +55,12 @@ def machine_problems(cfg: ExperimentConfig, runner_kind: str = "process", in_stu
         check_available(cfg.engine, in_study)
     except EngineUnavailableError as err:
         problems.append(str(err))
+    device_map = cfg.transformers.device_map if cfg.transformers else None
+    if device_map and (device_map.startswith("cuda") or device_map.isdigit()) and not _cuda_visible():
+        problems.append(
+            f"transformers.device_map={device_map}: no CUDA GPU is visible here; "
+            "use transformers.device_map=cpu, or leave it unset (auto)"
+        )
     sampler = sampler_problem(cfg.energy_sampler, load_user_config().measurement)
     if sampler:
         problems.append(sampler)
@@ -78,3 +84,11 @@ def _importable(module: str) -> bool:
     import importlib.util
 
     return importlib.util.find_spec(module) is not None
+
+
+def _cuda_visible() -> bool:
+    """An NVIDIA driver is loaded and ``CUDA_VISIBLE_DEVICES`` does not hide every GPU (no torch)."""
+    import os
+
+    driver = os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
+    return driver and os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() not in ("", "-1")
