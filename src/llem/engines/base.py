@@ -43,6 +43,8 @@ class BatchRecord:
     padded_input_len: int  # prompt length after left padding, tokens (the longest prompt without padding)
     forward_passes: int  # decoding steps the engine ran (prefill included)
     wall_s: float  # seconds from submission to the last token
+    step_lengths: list[int] = field(default_factory=list)  # sequence length after each step (empty: not recorded)
+    cache_len: int | None = None  # static KV cache: keys every step attends to (None: a growing cache)
 
 
 @dataclass

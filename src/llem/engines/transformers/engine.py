@@ -113,7 +113,9 @@ class TransformersEngine:
         generated = out[:, padded:]
         queued = timer.start - arrival
         run.requests += generation.request_records(generated, input_lens, padded, timer.marks, self._eos, queued)
-        run.batches.append(BatchRecord(len(batch), padded, len(timer.marks), wall))
+        lengths = [length for _, length in timer.marks]
+        cache_len = flops.static_cache_len(self._model, kwargs, padded + new_tokens)
+        run.batches.append(BatchRecord(len(batch), padded, len(timer.marks), wall, lengths, cache_len))
         run.texts += self._tokenizer.batch_decode(generated, skip_special_tokens=True)
 
     def _autocast(self) -> Any:
@@ -172,8 +174,8 @@ class TransformersEngine:
 
     def flops(self, run: EngineRun) -> dict[str, Any]:
         shape = flops.decoder_shape(self._model)
-        beams = self.section.num_beams or 1
-        return flops.estimate(shape, run.batches, sum(r.output_tokens for r in run.requests), beams)
+        mode = flops.GenerationMode.from_generate_kwargs(generation.generation_kwargs(self.cfg, self._gen_passthrough))
+        return flops.estimate(shape, run.batches, sum(r.output_tokens for r in run.requests), mode)
 
     def memory(self) -> dict[str, Any]:
         if self._device != "cuda":

@@ -267,17 +267,33 @@ class VllmEngine:
 
     def flops(self, run: EngineRun) -> dict[str, Any]:
         """Per request (vLLM pads nothing): its own prefill, then one step per further token, for each
-        beam or sample (``vllm.sampling.n`` samples share the average length)."""
+        sample (``vllm.sampling.n`` samples share the average length). Beam search sends every step as
+        a new one-token request for each beam, so without prefix caching each step re-runs the sequence."""
         shape = runtime.decoder_shape(self._kwargs["model"])
         beams = args.beam_search_kwargs(self.cfg, None, 0)["beam_width"] if self.beam else 1
         per_request = [
             BatchRecord(r.completions, r.input_tokens, r.output_tokens // r.completions, 0.0) for r in run.requests
         ]
-        block = flops.estimate(shape, per_request, sum(r.output_tokens for r in run.requests), beams)
+        mode = flops.GenerationMode(
+            rows_per_prompt=beams,
+            use_cache=not self.beam,
+            caveats=self._flops_caveats(run),
+            speculative=bool(self._kwargs.get("speculative_config")),
+        )
+        block = flops.estimate(shape, per_request, sum(r.output_tokens for r in run.requests), mode)
         block["scope"] = "matrix multiplications of the measured window, per request (vLLM pads nothing)"
-        if any(r.completions > 1 for r in run.requests):
-            block["confidence"] = "medium"
         return block
+
+    def _flops_caveats(self, run: EngineRun) -> tuple[str, ...]:
+        """Why vLLM's FLOPs count is not exact for this run."""
+        caveats = []
+        if self._kwargs.get("enable_prefix_caching"):
+            caveats.append("prefix caching: prefill of cached prefixes is skipped by vLLM but counted here")
+        if self.beam:
+            caveats.append("beam search: every beam is counted for as many steps as the best beam's length")
+        if any(r.completions > 1 for r in run.requests):
+            caveats.append("vllm.sampling.n > 1: the samples of a request are counted at their average length")
+        return tuple(caveats)
 
     def memory(self) -> dict[str, Any]:
         return runtime.memory_facts(self._llm, self._device)
