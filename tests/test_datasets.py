@@ -303,17 +303,21 @@ def synthetic(tokenizer: Any, random_seed: int = 0, **fields: Any) -> list[Promp
     return load_prompts(DatasetConfig(**fields), random_seed=random_seed, tokenizer=tokenizer)
 
 
-@pytest.mark.parametrize("input_len", [1, 2, 7, 64, 300])
+@pytest.mark.parametrize("input_len", [2, 3, 7, 64, 300])
 def test_synthetic_prompts_have_exact_token_length(tokenizer: Any, input_len: int) -> None:
     prompts = synthetic(tokenizer, input_len=input_len, output_len=5, n_prompts=12)
     assert len(prompts) == 12
     for prompt in prompts:
-        ids = tokenizer.encode(prompt.text, add_special_tokens=False)
-        assert len(ids) == input_len
-        assert not set(ids) & set(tokenizer.all_special_ids)
-        assert len(tokenizer(prompt.text)["input_ids"]) == input_len + 1  # the engine adds <s>
+        ids = tokenizer(prompt.text)["input_ids"]  # as the engines encode it
+        assert len(ids) == input_len and ids[0] == tokenizer.bos_token_id  # <s> counted
+        assert not set(ids[1:]) & set(tokenizer.all_special_ids)
         assert prompt.max_new_tokens == 5
     assert len({p.text for p in prompts}) == 12
+
+
+def test_synthetic_input_len_leaves_room_for_prompt_tokens(tokenizer: Any) -> None:
+    with pytest.raises(DatasetError, match=r"dataset\.input_len=1 leaves no prompt tokens.*input_len=2 or more"):
+        synthetic(tokenizer, input_len=1)
 
 
 def test_synthetic_is_deterministic_per_seed(tokenizer: Any) -> None:

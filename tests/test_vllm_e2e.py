@@ -42,7 +42,7 @@ def test_sweep_over_dtypes_gives_exact_tokens_and_latency(tiny_model_path, tmp_p
         assert read(sweep / job / "status.json")["status"] == "completed"
         assert result["engine"]["name"] == "vllm" and result["engine"]["version"]
         # synthetic lengths exclude special tokens: llem-tiny's tokenizer adds its BOS on top
-        assert result["tokens"]["output_tokens"] == 6 * 8 and result["tokens"]["input_tokens"] == 6 * (16 + 1)
+        assert result["tokens"]["output_tokens"] == 6 * 8 and result["tokens"]["input_tokens"] == 6 * 16
         latency = result["latency"]
         assert latency["ttft"]["count"] == 6 and latency["itl"]["count"] == 6 * 7
         assert latency["method"].startswith("per request, from its arrival")

@@ -186,7 +186,16 @@ def issues_of(
     if issues:
         return None, issues
     cfg = build(ExperimentConfig, data)
+    apply_synthetic_lengths(cfg)
     return cfg, check_rules(cfg)
+
+
+def apply_synthetic_lengths(cfg: ExperimentConfig) -> None:
+    """``dataset.output_len`` of synthetic prompts is the output length that runs: it sets
+    ``max_output_tokens`` and ``decoder.min_new_tokens``, so the recorded config is what ran."""
+    if cfg.dataset.source == "synthetic" and cfg.dataset.output_len is not None:
+        cfg.max_output_tokens = cfg.dataset.output_len
+        cfg.decoder.min_new_tokens = cfg.dataset.output_len
 
 
 def load_experiment(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> ExperimentConfig:
