@@ -7,6 +7,7 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from rich.console import Console
 from rich.markup import escape
@@ -45,7 +46,7 @@ def _plan(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(plan.to_json(), indent=2))
     else:
-        print_plan(plan, Console())
+        print_plan(plan, Console(), show_all=args.all)
     return 0
 
 
@@ -134,8 +135,36 @@ def _table(title: str, *columns: str) -> Table:
     return table
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with llem's error format: one ``llem:`` line, exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"llem: {message} (see {self.prog} --help)\n")
+
+
+def _count(text: str) -> int:
+    """A whole number of at least 1 (cycles, runs)."""
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    return value
+
+
+def _add_limit_flags(command: argparse.ArgumentParser) -> None:
+    command.add_argument("--cycles", type=_count, help="repetitions of the experiment list (default 3)")
+    command.add_argument(
+        "--max-runs",
+        type=_count,
+        metavar="N",
+        help="refuse studies of more than N runs (default: $LLEM_MAX_RUNS, execution.max_runs, 100000)",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="llem",
         description="Measure LLM inference cost. Run experiments with `python -m llem [overrides] [-m]`.",
     )
@@ -150,14 +179,15 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("file", help="study or experiment YAML")
     plan.add_argument("overrides", nargs="*", help="experiment overrides applied to every run (key=value)")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
-    plan.add_argument("--cycles", type=int, help="repetitions of the experiment list (default 3)")
+    plan.add_argument("--all", action="store_true", help="print every run and resolved config of a large plan")
+    _add_limit_flags(plan)
     plan.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
     plan.set_defaults(handler=_plan)
 
     run = sub.add_parser("run", help="run a study or an experiment file")
     run.add_argument("file", help="study or experiment YAML")
     run.add_argument("overrides", nargs="*", help="key=value for every run; hydra/... options pass through")
-    run.add_argument("--cycles", type=int, help="repetitions of the experiment list (default 3)")
+    _add_limit_flags(run)
     run.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
     run.add_argument("--profile", choices=["quick", "publication"], help="measurement rigour preset")
     run.add_argument("--dry-run", action="store_true", help="print the plan and memory estimates; run nothing")
@@ -196,11 +226,17 @@ def main(argv: list[str] | None = None) -> None:
         args.overrides = [*args.overrides, *extra]
     if getattr(args, "action", None) == "prepare" and not args.name:
         parser.error("llem models prepare needs a model alias")
+    if getattr(args, "max_runs", None) is not None:
+        os.environ["LLEM_MAX_RUNS"] = str(args.max_runs)  # the flag is the setting, for this command
     try:
         sys.exit(args.handler(args))
     except LlemError as err:
         print(f"llem: {err}", file=sys.stderr)
         sys.exit(err.exit_code)
+    except BrokenPipeError:
+        # The reader went away (`llem plan --json | head -1`): stop quietly, as tools killed by SIGPIPE do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        sys.exit(141)
 
 
 if __name__ == "__main__":

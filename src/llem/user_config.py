@@ -26,6 +26,7 @@ ENV_OVERRIDES = {
     "LLEM_CARBON_INTENSITY": "measurement.carbon_intensity_gco2_kwh",
     "LLEM_DATACENTER_PUE": "measurement.datacenter_pue",
     "LLEM_POWERCAP_ROOT": "measurement.powercap_root",
+    "LLEM_MAX_RUNS": "execution.max_runs",
 }
 
 
@@ -55,6 +56,8 @@ class ExecutionSettings:
     experiment_gap_seconds: Optional[float] = None
     # default pause between cycles of a study, seconds
     cycle_gap_seconds: Optional[float] = None
+    # most runs (experiments x cycles) one study may plan; None = 100,000
+    max_runs: Optional[int] = None
 
 
 @dataclass

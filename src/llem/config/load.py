@@ -50,7 +50,7 @@ def fill_engine_section(data: dict[str, Any]) -> None:
     """
     engine = data.get("engine", Engine.transformers.value)
     engine = engine.value if isinstance(engine, Enum) else engine
-    if engine not in Engine.__members__:
+    if not isinstance(engine, str) or engine not in Engine.__members__:
         return  # reported by the schema check with the allowed values
     section = group_option_values("engine", engine).get(engine) or {}
     if data.get(engine) is None:
@@ -106,7 +106,7 @@ def apply_decoder_preset(data: dict[str, Any], explicit: Iterable[str] | None = 
         return
     preset = decoder["preset"]
     preset = preset.value if isinstance(preset, Enum) else preset
-    if preset not in DecoderPreset.__members__:
+    if not isinstance(preset, str) or preset not in DecoderPreset.__members__:
         return  # reported by the schema check with the allowed values
     chosen = set(decoder) if explicit is None else set(explicit)
     for key, value in decoder_preset_values(preset).items():
@@ -144,18 +144,24 @@ def _unset_forms(cls: type) -> dict[str, Any]:
 
 def with_unset_sections(cfg: Any) -> Any:
     """``to_dict(cfg)`` with every unset (``None``) section written out at its defaults, the shape
-    Hydra's schema gives it; the inverse of what :func:`build` does to unset sections."""
-    if not dataclasses.is_dataclass(cfg):
+    Hydra's schema gives it; the inverse of what :func:`build` does to unset sections. The filled-in
+    defaults are shared between calls: read the result, do not modify it."""
+    names = _field_names(type(cfg))
+    if names is None:
         return to_dict(cfg)
-    unset = _unset_forms(type(cfg))
+    unset = _unset_defaults(type(cfg))
     out = {}
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if value is None and f.name in unset:
-            out[f.name] = to_dict(f.default_factory())
-        else:
-            out[f.name] = with_unset_sections(value)
+    for name in names:
+        value = getattr(cfg, name)
+        out[name] = unset[name] if value is None and name in unset else with_unset_sections(value)
     return out
+
+
+@functools.cache
+def _unset_defaults(cls: type) -> dict[str, Any]:
+    """The JSON form of the default of each optional section of ``cls`` that may be unset."""
+    factories = {f.name: f.default_factory for f in dataclasses.fields(cls)}
+    return {name: to_dict(factories[name]()) for name in _unset_forms(cls)}
 
 
 def _build_value(tp: Any, value: Any) -> Any:
@@ -215,8 +221,12 @@ def format_issues(issues: list[ConfigIssue]) -> str:
 
 def to_dict(cfg: Any) -> Any:
     """The JSON form of a config dataclass: enums as their values, sections as dicts."""
-    if dataclasses.is_dataclass(cfg):
-        return {f.name: to_dict(getattr(cfg, f.name)) for f in dataclasses.fields(cfg)}
+    kind = type(cfg)
+    if kind in _SCALARS:
+        return cfg
+    names = _field_names(kind)
+    if names is not None:
+        return {name: to_dict(getattr(cfg, name)) for name in names}
     if isinstance(cfg, Enum):
         return cfg.value
     if isinstance(cfg, Mapping):
@@ -224,6 +234,17 @@ def to_dict(cfg: Any) -> Any:
     if isinstance(cfg, (list, tuple)):
         return [to_dict(v) for v in cfg]
     return cfg
+
+
+_SCALARS = frozenset({str, int, float, bool, type(None)})
+
+
+@functools.cache
+def _field_names(cls: type) -> tuple[str, ...] | None:
+    """The field names of dataclass ``cls``; None for any other type."""
+    if not dataclasses.is_dataclass(cls):
+        return None
+    return tuple(f.name for f in dataclasses.fields(cls))
 
 
 # Fields that say where results go, not what is measured: left out of the hash.

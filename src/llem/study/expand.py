@@ -9,6 +9,7 @@ not yet validated (the planner validates them, lists the invalid ones and merges
 from __future__ import annotations
 
 import itertools
+import math
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -156,6 +157,36 @@ def nest(assignments: tuple[Assignment, ...]) -> dict[str, Any]:
             node = node.setdefault(part, {})
         node[leaf] = asg.value
     return out
+
+
+def count_experiments(spec: StudySpec) -> int:
+    """How many experiments :func:`expand_study` would give, counted without expanding anything
+    (before duplicates merge). Malformed entries count as one; expanding reports them."""
+    counts: list[tuple[str | None, int]] = []
+    scoped: list[str] = []
+    for key, values in spec.sweep.items():
+        engine = route(str(key))[0]
+        counts.append((engine, _count_choices(values)))
+        scoped += [engine] if engine else []
+        for variant in values if isinstance(values, list) else []:
+            keys = variant if isinstance(variant, Mapping) else {}
+            scoped += [e for e in (route(str(k))[0] for k in keys) if e]
+    declared = spec.shared.get("engine")
+    if declared is None:
+        engines = list(dict.fromkeys(scoped)) or ["transformers"]
+    else:
+        engines = declared if isinstance(declared, list) else [declared]
+    swept = sum(math.prod(n for scope, n in counts if scope in (None, engine)) for engine in engines)
+    return (swept if spec.sweep else 0) + len(spec.experiments)
+
+
+def _count_choices(values: Any) -> int:
+    """Choices of one sweep entry: its values, or for a group the sum of each variant's mini-grid."""
+    if not isinstance(values, list) or not values:
+        return 1
+    if not all(isinstance(v, Mapping) for v in values):
+        return len(values)
+    return sum(math.prod(len(x) if isinstance(x, list) and x else 1 for x in v.values()) for v in values)
 
 
 def expand_study(spec: StudySpec) -> list[ExpandedExperiment]:

@@ -52,7 +52,9 @@ def cycle_orders(n_experiments: int, n_cycles: int, order: ExperimentOrder, seed
 
 
 def plan_runs(n_experiments: int, n_cycles: int, order: ExperimentOrder, seed: int) -> list[Run]:
-    """Every run of the study in execution order."""
+    """Every run of the study in execution order (none when there are no experiments)."""
+    if n_experiments == 0:
+        return []
     if order is ExperimentOrder.sequential:
         pairs = [(c, e) for e in range(n_experiments) for c in range(n_cycles)]
     else:
@@ -62,6 +64,8 @@ def plan_runs(n_experiments: int, n_cycles: int, order: ExperimentOrder, seed: i
 
 def latin_square_warning(n_experiments: int, n_cycles: int) -> str | None:
     """A warning when the cycles do not cover whole blocks of the Williams design."""
+    if n_experiments == 0:
+        return None
     rows = len(williams_rows(n_experiments))
     if n_cycles % rows:
         return (

@@ -8,13 +8,17 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import json
 from dataclasses import dataclass, field
 from typing import Any
 
 from llem.config.load import config_hash, deep_merge, issues_of, load_experiment, to_dict, with_unset_sections
 from llem.config.schema import ExperimentConfig
-from llem.study.encode import encode_override, encode_value, leaves
-from llem.study.expand import expand_study, route
+from llem.errors import ConfigError
+from llem.preflight import config_problems
+from llem.study.encode import encode_overrides, leaves
+from llem.study.expand import count_experiments, expand_study, route
+from llem.study.limits import check_run_count, run_limit
 from llem.study.order import Run, latin_square_warning, plan_runs
 from llem.study.spec import ExperimentOrder, StudySpec
 
@@ -93,13 +97,14 @@ def experiment_overrides(config: ExperimentConfig) -> list[str]:
             continue
         keep_decoder = config.decoder.preset is not None and path.startswith("decoder.")
         if keep_decoder or path not in defaults or defaults[path] != value:
-            out.append(encode_override(path, value))
+            out += encode_overrides(path, value)
     return out
 
 
-def _raw_overrides(data: dict[str, Any]) -> list[str]:
-    """Overrides describing an invalid experiment, as written (for the skipped list)."""
-    return [f"{route(p)[1]}={encode_value(v)}" for p, v in leaves(data)]
+def _as_written(data: dict[str, Any]) -> list[str]:
+    """``path=value`` lines describing an invalid experiment, as written (for the skipped list).
+    JSON, not the override encoder: an invalid experiment may hold what no override can express."""
+    return [f"{route(p)[1]}={json.dumps(v, ensure_ascii=False, default=str)}" for p, v in leaves(data)]
 
 
 def design_hash(hashes: list[str]) -> str:
@@ -113,9 +118,17 @@ def plan_study(
     cycles: int | None = None,
     order: ExperimentOrder | None = None,
     extra: dict[str, Any] | None = None,
+    max_runs: int | None = None,
 ) -> StudyPlan:
     """Expand, validate, de-duplicate and order the study. ``extra`` (nested) applies to every
-    experiment, like extra command-line overrides do."""
+    experiment, like extra command-line overrides do. A study of more than ``max_runs`` runs
+    (None: the setting, see :func:`~llem.study.limits.run_limit`) is refused before it is expanded."""
+    if cycles is not None and (isinstance(cycles, bool) or cycles < 1):
+        raise ConfigError(f"--cycles: must be at least 1, got {cycles}")
+    n_cycles = cycles or spec.execution.n_cycles or DEFAULT_CYCLES
+    n_experiments = count_experiments(spec)
+    limit = run_limit() if max_runs is None else max_runs
+    check_run_count(n_experiments * n_cycles, limit, f"{n_experiments:,} experiments x {n_cycles:,} cycles")
     experiments: list[PlannedExperiment] = []
     skipped: list[SkippedExperiment] = []
     notes: list[str] = []
@@ -123,18 +136,24 @@ def plan_study(
     for expanded in expand_study(spec):
         data = deep_merge(expanded.data, extra) if extra else expanded.data
         config, issues = issues_of(data)
+        if config is not None and not issues:
+            issues = config_problems(config)  # the files it names: missing, or too few prompts
         if issues or config is None:
             reason = "; ".join(str(i) for i in issues)
-            skipped.append(SkippedExperiment(_raw_overrides(data), reason, expanded.origin))
+            skipped.append(SkippedExperiment(_as_written(data), reason, expanded.origin))
             continue
         digest = config_hash(config)
         if digest in seen:
             notes.append(f"{expanded.origin} is identical to {seen[digest]}: it runs once")
             continue
+        try:
+            overrides = experiment_overrides(config)
+        except ConfigError as err:  # a free-form key Hydra's grammar cannot write
+            skipped.append(SkippedExperiment(_as_written(data), str(err), expanded.origin))
+            continue
         seen[digest] = expanded.origin
-        experiments.append(PlannedExperiment(digest[:8], config, digest, experiment_overrides(config), expanded.origin))
+        experiments.append(PlannedExperiment(digest[:8], config, digest, overrides, expanded.origin))
     dhash = design_hash([e.config_hash for e in experiments])
-    n_cycles = cycles or spec.execution.n_cycles or DEFAULT_CYCLES
     run_order = order or spec.execution.experiment_order or DEFAULT_ORDER
     seed = spec.execution.shuffle_seed if spec.execution.shuffle_seed is not None else int(dhash[:8], 16)
     runs = plan_runs(len(experiments), n_cycles, run_order, seed)

@@ -6,19 +6,20 @@ Pure Python: no Hydra composition and no torch, so planning stays fast.
 from __future__ import annotations
 
 import dataclasses
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
-import yaml
-
 from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
 from llem.runners import TIMEOUT_FIELDS, runner_problem
+from llem.study.limits import MIN_FILE_VALUES, RAISE_HINT, run_limit
+from llem.study.safe_yaml import load_yaml_text, read_text
 
 
 class ExperimentOrder(str, Enum):
@@ -77,15 +78,9 @@ class StudySpec:
 
 
 def read_yaml(path: Path) -> dict[str, Any]:
-    """A YAML file's top-level mapping; clear errors for a missing file, bad YAML or a non-mapping."""
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such file")
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except yaml.YAMLError as err:
-        mark = getattr(err, "problem_mark", None)
-        where = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
-        raise ConfigError(f"{path}: not valid YAML{where}: {getattr(err, 'problem', err)}") from err
+    """A YAML file's top-level mapping; one :class:`ConfigError` for anything else (see
+    :mod:`llem.study.safe_yaml`). The run limit also bounds the YAML values read, aliases expanded."""
+    data = load_yaml_text(read_text(path), str(path), max(run_limit(), MIN_FILE_VALUES), RAISE_HINT)
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -132,13 +127,44 @@ def _execution(raw: Any, where: str) -> StudyExecution:
     return execution
 
 
+def _check_engine(engine: Any, where: str) -> None:
+    """``engine:`` is a name or a list of names (a multi-engine study)."""
+    names = engine if isinstance(engine, list) else [engine]
+    if engine is None or (names and all(isinstance(n, str) for n in names)):
+        return
+    raise ConfigError(
+        f"{where}: engine: expected an engine name or a list of names ({', '.join(ENGINE_NAMES)}), got {engine!r}"
+    )
+
+
+# Characters a study name must not contain: path separators, and control characters (NUL included).
+_UNSAFE_NAME_CHARS = re.compile(r"[/\\\x00-\x1f\x7f]")
+MAX_NAME_BYTES = 200  # a study folder's name, leaving room under the usual 255-byte limit
+
+
+def check_name(name: Any, where: str) -> str:
+    """The study's name, which becomes one folder under the results folder: a single path component."""
+    problem = None
+    if not isinstance(name, str):
+        problem = f"expected text, got {type(name).__name__} {name!r}"
+    elif name.strip() in ("", ".", ".."):
+        problem = f"{name!r} is not a folder name"
+    elif _UNSAFE_NAME_CHARS.search(name):
+        problem = f"{name!r} contains a path separator or a control character"
+    elif len(name.encode("utf-8")) > MAX_NAME_BYTES:
+        problem = f"longer than {MAX_NAME_BYTES} bytes"
+    if problem:
+        raise ConfigError(f"{where}: name: {problem}; the name is one folder name (letters, digits, - _ .)")
+    return name
+
+
 def load_base(base: Any, study_path: Path | None) -> dict[str, Any]:
     """The ``base:`` experiment file, relative to the study's folder, with study-only keys removed."""
     if not isinstance(base, str) or not base:
         raise ConfigError(f"base: expected a file path, got {base!r}")
     folder = study_path.parent if study_path else Path.cwd()
     path = (folder / base).expanduser()
-    if not path.is_file():
+    if not path.exists():
         raise ConfigError(f"base: {path} not found (the path is relative to the study file's folder)")
     data = read_yaml(path)
     return {k: v for k, v in data.items() if k not in STUDY_KEYS}
@@ -162,7 +188,8 @@ def parse_study(data: Mapping[str, Any], path: Path | None = None) -> StudySpec:
     for i, entry in enumerate(experiments):
         if not isinstance(entry, Mapping):
             raise ConfigError(f"{where}: experiments[{i}] must be a mapping, got {entry!r}")
-    runners = data.get("runners") or {}
+    runners = data.get("runners")
+    runners = {} if runners is None else runners
     if not isinstance(runners, Mapping):
         raise ConfigError(f"{where}: runners must map engine names to local | docker | docker:<image>")
     runners = {ENGINE_ALIASES.get(str(k), str(k)): v for k, v in runners.items()}
@@ -172,10 +199,11 @@ def parse_study(data: Mapping[str, Any], path: Path | None = None) -> StudySpec:
         problem = runner_problem(runner)
         if problem:
             raise ConfigError(f"{where}: runners.{engine}: {problem}")
-    name = data.get("name") or (path.stem if path else "study")
+    _check_engine(shared.get("engine"), where)
+    name = data.get("name", path.stem if path else "study")
     return StudySpec(
         path=path,
-        name=str(name),
+        name=check_name(name, where),
         shared=shared,
         sweep=dict(sweep),
         experiments=[dict(e) for e in experiments],
