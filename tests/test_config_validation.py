@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import dataclasses
+import math
+
 import pytest
 
-from llem.config.fields import check_path_value
+from llem.config.fields import _unwrap_optional, check_mapping, check_path_value, field_types
 from llem.config.load import config_hash, load_experiment, to_dict
 from llem.config.rules import DTYPES_BY_ENGINE, check_rules
-from llem.config.schema import Engine
+from llem.config.schema import Engine, ExperimentConfig, RunnerConfig
 from llem.errors import ConfigError
 
 
@@ -151,6 +154,14 @@ RULE_CASES = [
     ({"baseline": {"cache_ttl_seconds": 10}}, "baseline.cache_ttl_seconds: must be at least 60"),
     ({"decoder": {"top_p": 1.5}}, "decoder.top_p: must be between"),
     ({"dataset": {"n_prompts": 0}}, "dataset.n_prompts: must be at least 1"),
+    (
+        {"max_output_tokens": 8, "decoder": {"min_new_tokens": 50}},
+        "decoder.min_new_tokens: 50 is above max_output_tokens (8)",
+    ),
+    (
+        {"engine": "tensorrt", "dtype": "float16", "max_output_tokens": 8, "decoder": {"min_new_tokens": 9}},
+        "decoder.min_new_tokens: 9 is above max_output_tokens (8)",
+    ),
     ({"warmup": {"convergence_detection": True, "window_size": 5, "min_prompts": 3}}, "warmup.min_prompts"),
     (
         {"engine": "tensorrt", "dtype": "float16", "tensorrt": {"dtype": "bfloat16"}},
@@ -224,3 +235,78 @@ def test_single_override_check():
     assert "not a section" in str(check_path_value("model.x", 1)[0])
     assert check_path_value("passthrough_kwargs.anything", 1) == []
     assert check_path_value("model", 123) == []  # Hydra parses model=123 as an int
+
+
+def float_paths(cls: type, prefix: str = "") -> list[str]:
+    """Every float field of dataclass ``cls`` and its sections, as dotted paths."""
+    out = []
+    for name, tp in field_types(cls).items():
+        inner, _ = _unwrap_optional(tp)
+        path = f"{prefix}{name}"
+        if dataclasses.is_dataclass(inner):
+            out += float_paths(inner, path + ".")
+        elif inner is float:
+            out.append(path)
+    return out
+
+
+def nested(path: str, value: object) -> dict:
+    """``{"a": {"b": value}}`` for ``a.b``."""
+    head, _, rest = path.partition(".")
+    return {head: nested(rest, value) if rest else value}
+
+
+EXPERIMENT_FLOATS = float_paths(ExperimentConfig)
+NON_FINITE = [math.nan, math.inf, -math.inf]
+
+
+def test_the_float_fields_include_every_section():
+    sections = {path.split(".")[0] for path in EXPERIMENT_FLOATS}
+    assert {"decoder", "warmup", "baseline", "transformers", "vllm", "tensorrt"} <= sections
+    assert len(EXPERIMENT_FLOATS) >= 15
+
+
+@pytest.mark.parametrize("path", EXPERIMENT_FLOATS)
+@pytest.mark.parametrize("value", NON_FINITE)
+def test_no_float_field_takes_nan_or_infinity(path, value):
+    engine = path.split(".")[0] if path.split(".")[0] in ("vllm", "tensorrt") else "transformers"
+    data = {**nested(path, value), "engine": engine, "dtype": "float16"}
+    assert f"{path}: must be a finite number, got {value}" in problems(data)
+    assert str(check_path_value(path, value)[0]) == f"{path}: must be a finite number, got {value}"
+
+
+@pytest.mark.parametrize("path", float_paths(RunnerConfig))
+def test_runner_settings_take_no_nan(path):
+    (issue,) = check_mapping(RunnerConfig, nested(path, math.nan), "runner")
+    assert str(issue) == f"runner.{path}: must be a finite number, got nan"
+
+
+def test_user_and_study_settings_take_no_infinity():
+    from llem.study.spec import StudyExecution
+    from llem.user_config import UserConfig
+
+    for cls in (UserConfig, StudyExecution):
+        paths = float_paths(cls)
+        assert paths, cls
+        for path in paths:
+            (issue,) = check_mapping(cls, nested(path, math.inf))
+            assert str(issue) == f"{path}: must be a finite number, got inf"
+
+
+@pytest.mark.parametrize(
+    ("data", "expected"),
+    [
+        ({"passthrough_kwargs": {"a": [1.0, math.nan]}}, "passthrough_kwargs.a[1]: must be a finite number, got nan"),
+        ({"passthrough_kwargs": {"a": {"b": -math.inf}}}, "passthrough_kwargs.a.b: must be a finite number, got -inf"),
+        (
+            {"engine": "vllm", "vllm": {"engine": {"compilation_config": {"x": math.inf}}}},
+            "vllm.engine.compilation_config.x: must be a finite number",
+        ),
+    ],
+)
+def test_free_form_mappings_take_no_nan_at_any_depth(data, expected):
+    assert expected in problems(data)
+
+
+def test_a_text_field_reads_nan_as_text():
+    assert check_path_value("model", math.nan) == []  # `model=nan` on the command line is a name

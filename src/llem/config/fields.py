@@ -10,6 +10,7 @@ from __future__ import annotations
 import dataclasses
 import difflib
 import functools
+import math
 import typing
 from collections.abc import Mapping
 from enum import Enum
@@ -131,9 +132,31 @@ def check_value(tp: Any, value: Any, path: str, *, lenient_str: bool = False) ->
             return []
         hint = suggest(str(raw), allowed)
         return [ConfigIssue(path, f"invalid value {raw!r}{hint}; allowed values: {', '.join(allowed)}")]
+    found = None if inner is str else non_finite(value, path)  # a str field reads `model=nan` as text
+    if found:
+        return [ConfigIssue(found[0], f"must be a finite number, got {found[1]}")]
     if _matches(inner, value, lenient_str):
         return []
     return [ConfigIssue(path, f"expected {_type_name(inner)}, got {type(value).__name__} {value!r}")]
+
+
+def non_finite(value: Any, path: str) -> tuple[str, float] | None:
+    """``(dotted path, number)`` of the first NaN or infinity in ``value`` (a number, or a mapping or
+    list holding numbers at any depth), or None. Every bound compares false with NaN, and JSON has
+    no form for either, so no config value may be one."""
+    if isinstance(value, float):
+        return None if math.isfinite(value) else (path, value)
+    if isinstance(value, Mapping):
+        items: typing.Iterable[tuple[str, Any]] = ((_join(path, str(k)), v) for k, v in value.items())
+    elif isinstance(value, (list, tuple)):
+        items = ((f"{path}[{i}]", v) for i, v in enumerate(value))
+    else:
+        return None
+    for where, item in items:
+        found = non_finite(item, where)
+        if found:
+            return found
+    return None
 
 
 def _matches(tp: Any, value: Any, lenient_str: bool) -> bool:

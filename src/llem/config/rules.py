@@ -128,9 +128,21 @@ def numeric_bounds(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
         value = _get(cfg, path)
         if value is None:
             continue
-        if (low is not None and value < low) or (high is not None and value > high):
+        # written so that NaN (which the schema check rejects first) fails them too
+        if (low is not None and not value >= low) or (high is not None and not value <= high):
             span = f"between {low} and {high}" if high is not None else f"at least {low}"
             yield ConfigIssue(path, f"must be {span}, got {value}")
+
+
+@rule
+def min_new_tokens_within_max(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
+    low, high = cfg.decoder.min_new_tokens, cfg.max_output_tokens
+    if cfg.engine is Engine.vllm:
+        return  # vLLM's own limits (vllm.sampling.max_tokens) apply: checked by its table
+    if low is not None and high is not None and low > high:
+        yield ConfigIssue(
+            "decoder.min_new_tokens", f"{low} is above max_output_tokens ({high}): lower it, or raise max_output_tokens"
+        )
 
 
 @rule
