@@ -1,45 +1,89 @@
-"""Atomic file writes: every result file is written to a temporary name, then renamed."""
+"""Atomic file writes: every result file is written to a temporary name, then renamed.
+
+Files get the mode a plain ``open()`` would give them (0666 less the umask), so colleagues can read
+results on shared storage when the umask allows it.
+"""
 
 from __future__ import annotations
 
 import json
+import logging
+import math
+import numbers
 import os
-import tempfile
+import secrets
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
+
+log = logging.getLogger("llem.results")
+
+
+def _open_temp(path: Path, mode: str) -> tuple[IO[Any], Path]:
+    """A new, empty temporary file beside ``path``, created 0666 less the umask (as ``open()`` does)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+        try:
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+        except FileExistsError:
+            continue  # a name another writer holds: draw another
+        return os.fdopen(fd, mode, **({"encoding": "utf-8"} if "b" not in mode else {})), tmp
 
 
 def write_text_atomic(path: Path, text: str) -> None:
     """Write ``text`` to ``path`` so that readers see the old file or the whole new one."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fh, tmp = _open_temp(path, "w")
     try:
-        with os.fdopen(fd, "w", encoding="utf-8") as fh:
+        with fh:
             fh.write(text)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_parquet_atomic(path: Path, table: Any) -> None:
     """Write a pandas DataFrame to ``path`` as Parquet (no index), atomically."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    os.close(fd)
+    fh, tmp = _open_temp(path, "wb")
     try:
-        table.to_parquet(tmp, index=False)
+        with fh:
+            table.to_parquet(fh, index=False)
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
 
 
 def write_json_atomic(path: Path, data: Any) -> None:
-    """Write ``data`` as indented JSON, atomically."""
-    write_text_atomic(path, json.dumps(data, indent=2, sort_keys=False, default=str) + "\n")
+    """Write ``data`` as indented JSON, atomically.
+
+    JSON has no NaN or infinity: such a number is written as null, with a warning naming its key,
+    and anything else that is not JSON fails here rather than in a reader.
+    """
+    text = json.dumps(json_safe(data, path.name), indent=2, sort_keys=False, default=str, allow_nan=False)
+    write_text_atomic(path, text + "\n")
+
+
+def json_safe(data: Any, where: str) -> Any:
+    """``data`` with every NaN or infinity replaced by None (logged with its key), and numpy-style
+    number scalars turned into plain ``int`` and ``float``; ``where`` names the data in the warning."""
+    if isinstance(data, dict):
+        return {key: json_safe(value, f"{where}.{key}") for key, value in data.items()}
+    if isinstance(data, (list, tuple)):
+        return [json_safe(value, f"{where}[{i}]") for i, value in enumerate(data)]
+    if isinstance(data, bool) or data is None or isinstance(data, str):
+        return data
+    if isinstance(data, numbers.Integral):
+        return int(data)
+    if isinstance(data, numbers.Real):
+        number = float(data)
+        if math.isfinite(number):
+            return number
+        log.warning("%s is %s, which JSON cannot hold: written as null", where, number)
+        return None
+    return data
 
 
 def read_json(path: Path) -> Any:
