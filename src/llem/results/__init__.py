@@ -1,4 +1,5 @@
-"""Results: atomic files, the per-run record, and study tables (``llem.results.load(DIR)``)."""
+"""Results: the typed result (``schema``) with its one writer and reader (``codec``), atomic files, and
+study tables (``llem.results.load(DIR)``)."""
 
 from __future__ import annotations
 

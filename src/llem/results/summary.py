@@ -1,7 +1,9 @@
 """Study tables: one row per run, and per-experiment statistics across cycles (mean, std, CV, 95% t-CI).
 
-Built from the study folder's files alone (manifest and each run's result.json), so a partial or
-crashed study summarises too: ``llem summarize DIR``.
+Built from the study folder's files alone (manifest and each run's result.json, read by
+:func:`llem.results.codec.read_result`), so a partial or crashed study summarises too:
+``llem summarize DIR``. A completed run whose result cannot be read keeps an empty row with the
+reason in ``error``. Columns: docs/result-fields.md.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ from typing import Any
 
 import pandas as pd
 
-from llem.results.codec import RESULT_FILE, read_result
+from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
 from llem.results.io import write_parquet_atomic, write_text_atomic
 from llem.results.schema import RunResult
 
@@ -73,7 +75,12 @@ def load(study_dir: str | Path) -> pd.DataFrame:
     rows, configs = [], []
     for run in manifest["runs"]:
         row = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "job_dir", "error")}
-        result = read_result(folder / run["job_dir"] / RESULT_FILE) if run["status"] == "completed" else None
+        result = None
+        if run["status"] == "completed":
+            try:
+                result = read_result(folder / run["job_dir"] / RESULT_FILE)
+            except ResultFormatError as err:  # one unreadable file leaves its row empty, with the reason
+                row["error"] = str(err)
         row.update({name: (figure(result) if result else None) for name, figure in METRICS.items()})
         experiment_file = folder / run["job_dir"] / "experiment.json"
         config = json.loads(experiment_file.read_text(encoding="utf-8"))["config"] if experiment_file.exists() else {}

@@ -1,0 +1,60 @@
+"""Study tables from result files read through the one reader: per-run rows and per-experiment statistics."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from llem.results.summary import METRICS, write_summary
+from tests.fakes.result import write_example_result
+
+
+def study(tmp_path: Path, runs: list[tuple[str, str, float | None]]) -> Path:
+    """A study folder: one job per ``(experiment, status, inference seconds)``; results for completed jobs."""
+    entries = []
+    for position, (experiment, status, seconds) in enumerate(runs):
+        job = f"{position:04d}_{experiment}_c{position}"
+        (tmp_path / job).mkdir()
+        (tmp_path / job / "experiment.json").write_text(json.dumps({"config": {"model": "llem-tiny"}}))
+        if seconds is not None:
+            write_example_result(tmp_path / job, output_tokens=32, inference_time_s=seconds)
+        entries.append(
+            {
+                "position": position,
+                "experiment_id": experiment,
+                "cycle": position,
+                "engine": "transformers",
+                "status": status,
+                "job_dir": job,
+                "error": None if status == "completed" else "boom",
+            }
+        )
+    (tmp_path / "manifest.json").write_text(json.dumps({"runs": entries}))
+    return tmp_path
+
+
+def test_rows_and_statistics_come_from_the_typed_results(tmp_path):
+    folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 4.0), ("e0", "failed", None)])
+    runs, experiments = write_summary(folder)
+    assert list(runs.columns[:7]) == ["position", "experiment_id", "cycle", "engine", "status", "job_dir", "error"]
+    assert set(METRICS) <= set(runs.columns)
+    assert runs["output_tokens_per_s"].tolist()[:2] == [16.0, 8.0] and pd.isna(runs["output_tokens_per_s"][2])
+    assert runs["energy_method"][0] == "none" and pd.isna(runs["energy_j"][0])  # not measured: empty, not 0
+    assert runs["host_busy"].tolist()[:2] == [False, False] and runs["n_warnings"][0] == 0
+    row = experiments.iloc[0]
+    assert row["n"] == 2 and row["output_tokens_per_s.mean"] == 12.0
+    assert row["output_tokens_per_s.std"] == pytest.approx(4 * 2**0.5)  # sample std of 16 and 8
+    assert row["energy_j.n"] == 0  # no energy figure in any run
+    assert (folder / "summary.csv").exists() and (folder / "summary_experiments.parquet").exists()
+
+
+def test_an_unreadable_result_leaves_its_row_empty_with_the_reason(tmp_path):
+    folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 4.0)])
+    newer = folder / "0001_e0_c1" / "result.json"
+    newer.write_text(json.dumps({**json.loads(newer.read_text()), "schema_version": "2.0"}))
+    runs, experiments = write_summary(folder)
+    assert "schema version 2.0" in runs["error"][1] and pd.isna(runs["output_tokens_per_s"][1])
+    assert experiments.iloc[0]["output_tokens_per_s.n"] == 1
