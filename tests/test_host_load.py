@@ -28,7 +28,13 @@ def test_other_processes_taking_the_cpus_make_the_host_busy():
     assert warning.startswith("host busy: other processes used 75% of the usable CPUs' time")
 
 
-def test_a_load_average_above_the_usable_cpus_makes_the_host_busy():
+def test_load_elsewhere_on_the_host_does_not_make_the_usable_cpus_busy():
+    """A high host-wide load average (other CPUs, or this run's own threads) with the usable CPUs free."""
+    record, warnings = host_load(snap(0.0, 40.0, 100.0, 10.0), snap(10.0, 40.0, 119.0, 28.0), n_cpus=2)
+    assert warnings == [] and record.busy is False and record.load_avg_1m_end == 40.0
+
+
+def test_without_cpu_times_a_load_average_above_the_usable_cpus_makes_the_host_busy():
     record, (warning,) = host_load(snap(0.0, 10.0, None, 0.0), snap(1.0, 9.0, None, 1.0), n_cpus=2)
     assert record.busy and "1-min load average 10.0 above the 2 usable CPUs" in warning
     assert record.other_cpu_s is None and record.other_cpu_share is None  # /proc/stat unreadable: null, not 0

@@ -280,7 +280,7 @@ class HostLoad(Record):
     other_cpu_s: float | None  # busy - own: other processes and the kernel
     other_cpu_share: float | None  # other_cpu_s / (window_s x usable_cpus)
     steal_s: float | None  # time a hypervisor gave the usable CPUs to other guests
-    busy: bool  # the host was busy (a measurement warning says how)
+    busy: bool  # other processes took over 25% of the usable CPUs' time (a measurement warning says so)
 
 
 @dataclass(kw_only=True)

@@ -4,7 +4,9 @@ Read at the window's two ends only (a few small /proc reads): the 1-minute load 
 (``os.getloadavg``), the runnable processes (``procs_running`` in /proc/stat), the busy and stolen
 time of the CPUs this process may use (their /proc/stat lines) and the CPU time of this process and
 its children (psutil). Busy time of those CPUs not spent by this process tree is other processes'
-(or the kernel's): contention that slows every figure down.
+(or the kernel's): contention that slows every figure down. That share decides whether the host
+was busy; the load average, which counts the whole host (CPUs outside this process's affinity, and
+this process's own threads, included), decides only where /proc/stat cannot be read.
 """
 
 from __future__ import annotations
@@ -117,10 +119,10 @@ def host_load(first: HostSnapshot, last: HostSnapshot, n_cpus: int) -> tuple[Hos
         steal_s = last.steal_s - first.steal_s
     reasons = []
     loads = [x for x in (first.load_avg_1m, last.load_avg_1m) if x is not None]
-    if loads and max(loads) > n_cpus:
-        reasons.append(f"1-min load average {max(loads):.1f} above the {n_cpus} usable CPUs")
     if share is not None and share > BUSY_OTHER_SHARE:
         reasons.append(f"other processes used {share:.0%} of the usable CPUs' time in the window")
+    elif share is None and loads and max(loads) > n_cpus:  # no per-CPU times: the host-wide load must do
+        reasons.append(f"1-min load average {max(loads):.1f} above the {n_cpus} usable CPUs")
     warnings = (
         [f"host busy: {'; '.join(reasons)}: throughput and latency are slower than on a quiet machine"]
         if reasons
