@@ -148,10 +148,9 @@ def test_python_m_llem_with_an_uncached_hub_id_offline_stops_before_loading(tmp_
         timeout=600,
     )
     assert proc.returncode == 2, proc.stderr
-    assert "not in the Hugging Face cache" in proc.stderr and "Retrying" not in proc.stderr
-    assert "Traceback" not in proc.stderr
-    status = json.loads((tmp_path / "job" / "status.json").read_text())
-    assert status["exit_reason"] == "invalid configuration" and "worker" not in status, "no worker was started"
+    assert "llem: model 'org/not-cached-anywhere' is not in the Hugging Face cache" in proc.stderr
+    assert "Retrying" not in proc.stderr and "Traceback" not in proc.stderr
+    assert not (tmp_path / "job" / "result.json").exists()
 
 
 def test_resolve_empty_is_an_error():

@@ -86,11 +86,19 @@ def test_plan_json_matches_what_runs(tiny_model_path, tmp_path):
         assert json.loads((folder / job_dir / "experiment.json").read_text())["config"] == planned[experiment_id]
 
 
+def empty_model_folder(tmp_path: Path) -> str:
+    """A model folder without a model: it passes the pre-flight (a folder exists) and its job fails
+    when the engine loads it."""
+    folder = tmp_path / "empty-model"
+    folder.mkdir()
+    return str(folder)
+
+
 def test_failures_are_recorded_and_the_breaker_stops_the_study(tiny_model_path, tmp_path):
-    missing = str(tmp_path / "missing.jsonl")
+    empty = empty_model_folder(tmp_path)
     study = write_study(
         tmp_path,
-        experiments=[{"dataset": {"source": missing}}, {"dataset": {"source": missing, "order": "shuffled"}}, {}],
+        experiments=[{"model": empty}, {"model": empty, "dataset": {"order": "shuffled"}}, {}],
         study_execution={"n_cycles": 1, "experiment_order": "sequential"},
     )
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--fail-fast", cwd=tmp_path)
@@ -98,13 +106,13 @@ def test_failures_are_recorded_and_the_breaker_stops_the_study(tiny_model_path, 
     manifest = manifest_of(only_study_dir(tmp_path / "out"))
     assert manifest["status"] == "circuit_breaker"
     assert [r["status"] for r in manifest["runs"]] == ["failed", "skipped", "skipped"]
-    assert "DatasetError" in manifest["runs"][0]["error"] and missing in manifest["runs"][0]["error"]
+    assert empty in manifest["runs"][0]["error"]
 
 
 def test_failed_run_does_not_stop_the_study(tiny_model_path, tmp_path):
     study = write_study(
         tmp_path,
-        experiments=[{"dataset": {"source": str(tmp_path / "missing.jsonl")}}, {}],
+        experiments=[{"model": empty_model_folder(tmp_path)}, {}],
         study_execution={"n_cycles": 1, "experiment_order": "sequential"},
     )
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), cwd=tmp_path)

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import dataclasses
+import os
 import shlex
 import shutil
 import sys
+import tempfile
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -15,11 +18,14 @@ from hydra.errors import HydraException
 
 from llem.config.load import deep_merge, group_option_values
 from llem.errors import ConfigError
+from llem.preflight import machine_problems
 from llem.results.io import read_json, write_json_atomic
-from llem.runners import runner_problem
+from llem.runners import choose_runner, runner_problem
 from llem.study.encode import quote
 from llem.study.execute import Execution
 from llem.study.expand import Assignment, nest, route
+from llem.study.locks import OWNER_FILE
+from llem.study.manifest import COMPLETED, FAILED, Manifest
 from llem.study.plan import StudyPlan, plan_study
 from llem.study.spec import ENGINE_NAMES, ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
 from llem.user_config import load_user_config, results_dir
@@ -27,6 +33,8 @@ from llem.user_config import load_user_config, results_dir
 # What each profile implies at study level (its experiment fields come from conf/profile/).
 PROFILE_CYCLES = {"quick": 1, "publication": 5}
 PROFILE_ORDER = {"publication": ExperimentOrder.shuffle}
+# What a study folder holds before its first run is launched.
+STARTUP_FILES = {"study_plan.json", "manifest.json", "skipped.json", "study.yaml", "hydra_command.txt", OWNER_FILE}
 
 
 @dataclass
@@ -87,10 +95,17 @@ def split_overrides(overrides: list[str]) -> tuple[dict[str, Any], list[str]]:
 
 
 def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, Execution]:
+    """The study's plan (with notes on what would fail on this machine), spec and execution settings.
+
+    Precedence, as for ``python -m llem profile=... key=value``: the profile's values lie under
+    everything the file sets (shared, sweep and experiment values), and the command line is on top.
+    """
     spec, study = load_spec(path)
     extra, _ = split_overrides(options.overrides)
     if options.profile:
-        extra = deep_merge(group_option_values("profile", options.profile), extra)
+        spec = dataclasses.replace(
+            spec, shared=deep_merge(group_option_values("profile", options.profile), spec.shared)
+        )
     profile = options.profile or ""
     if options.cycles:
         cycles: int | None = options.cycles
@@ -101,7 +116,30 @@ def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, E
     if not plan.experiments:
         reasons = "; ".join(s.reason for s in plan.skipped[:3])
         raise ConfigError(f"{path}: every experiment is invalid ({len(plan.skipped)} skipped): {reasons}")
-    return plan, spec, execution_settings(spec, options)
+    settings = execution_settings(spec, options)
+    plan.notes.extend(machine_notes(plan, settings))
+    return plan, spec, settings
+
+
+def machine_notes(plan: StudyPlan, settings: Execution) -> list[str]:
+    """One note per problem that would stop experiments before their model loads on this machine
+    (engine not installed, energy sampler without a source, hub model neither cached nor reachable).
+    Notes, not skips: the jobs may run on other machines (Slurm) or in containers, which decide."""
+    found: dict[str, list[str]] = {}
+    asked: dict[tuple[Any, ...], list[str]] = {}
+    for exp in plan.experiments:
+        cfg = exp.config
+        kind = choose_runner(cfg.engine.value, settings.runners.get(cfg.engine.value)).kind
+        key = (cfg.engine, cfg.energy_sampler, cfg.dataset.source == "aienergyscore", cfg.model, kind)
+        if key not in asked:
+            asked[key] = machine_problems(cfg, kind, in_study=True)
+        for problem in asked[key]:
+            found.setdefault(problem, []).append(exp.experiment_id)
+    return [
+        f"{len(ids)} experiment{'s' if len(ids) > 1 else ''} ({', '.join(ids[:3])}{', ...' if len(ids) > 3 else ''}) "
+        f"would stop before loading on this machine: {problem}"
+        for problem, ids in found.items()
+    ]
 
 
 def execution_settings(spec: StudySpec, options: RunOptions) -> Execution:
@@ -141,26 +179,54 @@ def _explicit_runners(spec: StudySpec, options: RunOptions) -> dict[str, str]:
 
 
 def study_folder(plan: StudyPlan, options: RunOptions, source: Path) -> tuple[Path, bool]:
-    """``(folder, resuming)``: the resume folder, or a new timestamped one."""
+    """``(folder, resuming)``: the resume folder, or a new timestamped one (created here, so that two
+    studies started in the same second get a folder each)."""
     if options.resume_dir:
         return options.resume_dir, True
     root = options.output or results_dir() / plan.name
     if options.resume:
-        candidates = sorted(
-            (p.parent for p in root.glob("*/manifest.json") if read_json(p).get("status") != "completed"),
-            key=lambda p: p.name,
-        )
+        candidates = sorted((p for p in root.glob("*") if _resumable(p)), key=lambda p: p.name)
         if not candidates:
             raise ConfigError(f"--resume: no unfinished study of {source.name} under {root}")
         return candidates[-1], True
-    return root / time.strftime("%Y-%m-%dT%H-%M-%S"), False
+    stamp = time.strftime("%Y-%m-%dT%H-%M-%S")
+    folder, suffix = root / stamp, 1
+    while True:
+        try:
+            folder.mkdir(parents=True)
+            return folder, False
+        except FileExistsError:
+            suffix += 1
+            folder = root / f"{stamp}-{suffix}"
+
+
+def _resumable(folder: Path) -> bool:
+    """A study folder with runs left to do (failed runs included), or one whose start was cut short
+    before its manifest was written."""
+    manifest = folder / "manifest.json"
+    if not manifest.is_file():
+        return _never_started(folder)
+    data = read_json(manifest)
+    return data.get("status") != "completed" or any(r["status"] != COMPLETED for r in data["runs"])
+
+
+def _never_started(folder: Path) -> bool:
+    """A folder without a manifest holding nothing but start-up files: a study killed while it
+    started, which a resume may adopt (no run was launched, nothing can be lost)."""
+    if not folder.is_dir() or (folder / "manifest.json").exists():
+        return False
+    return all(p.name in STARTUP_FILES or p.name.endswith(".tmp") for p in folder.iterdir())
 
 
 def check_drift(folder: Path, plan: StudyPlan) -> None:
-    manifest = folder / "manifest.json"
-    if not manifest.exists():
+    """A ConfigError unless ``folder`` holds a study of ``plan``'s design (or one that never started)."""
+    manifest, plan_file = folder / "manifest.json", folder / "study_plan.json"
+    if not manifest.exists() and not _never_started(folder):
         raise ConfigError(f"--resume-dir {folder}: no manifest.json there, nothing to resume")
-    before = read_json(manifest)["study_design_hash"]
+    recorded = manifest if manifest.exists() else plan_file
+    if not recorded.exists():
+        return  # killed before its plan was written: nothing to compare
+    before = read_json(recorded)["study_design_hash"]
     if before != plan.design_hash:
         raise ConfigError(
             f"config drift: {folder} was planned with design hash {before}, the study now plans to "
@@ -168,16 +234,45 @@ def check_drift(folder: Path, plan: StudyPlan) -> None:
         )
 
 
+def resume_summary(folder: Path) -> str:
+    """What a resume of ``folder`` will do, in one line."""
+    manifest = folder / "manifest.json"
+    if not manifest.exists():
+        return f"resuming {folder}: it was stopped while starting; running every run"
+    runs = read_json(manifest)["runs"]
+    done = sum(r["status"] == COMPLETED for r in runs)
+    failed = sum(r["status"] == FAILED for r in runs)
+    other = len(runs) - done - failed
+    return (
+        f"resuming {folder}: {done}/{len(runs)} runs completed; running again {failed} failed "
+        f"run{'s' if failed != 1 else ''} and {other} not finished"
+    )
+
+
 def write_study_files(folder: Path, plan: StudyPlan, source: Path, settings: Execution) -> Path:
+    """The study's plan, then its manifest (before any run, so that a study stopped from here on can
+    be resumed), its skipped list and a copy of its file; each written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    shutil.copyfile(source, folder / "study.yaml")
     document = {**plan.to_json(), "execution": asdict(settings), "notes": plan.notes}
     plan_file = folder / "study_plan.json"
     if (folder / "manifest.json").exists():  # resuming: keep the run list the manifest refers to
         document["runs"] = _merge_runs(read_json(plan_file)["runs"], document["runs"])
     write_json_atomic(plan_file, document)
+    Manifest.open(folder, document, status="starting")
     write_json_atomic(folder / "skipped.json", document["skipped"])
+    _copy_atomic(source, folder / "study.yaml")
     return plan_file
+
+
+def _copy_atomic(source: Path, dest: Path) -> None:
+    fd, tmp = tempfile.mkstemp(prefix=f".{dest.name}.", suffix=".tmp", dir=dest.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(source, tmp)
+        os.replace(tmp, dest)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
 
 
 def _merge_runs(old: list[dict[str, Any]], new: list[dict[str, Any]]) -> list[dict[str, Any]]:

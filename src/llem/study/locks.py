@@ -1,4 +1,5 @@
-"""Advisory device locks: one study at a time on the same GPUs (or on a host without GPUs).
+"""Advisory locks: one study at a time on the same GPUs (or on a host without GPUs), and one
+``llem run`` at a time driving a study folder.
 
 ``flock`` locks belong to the open file description, so the kernel releases them when the holding
 process ends for any reason, SIGKILL included: a crashed study never leaves a stale lock.
@@ -8,6 +9,8 @@ from __future__ import annotations
 
 import fcntl
 import os
+import socket
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,9 +18,16 @@ from pathlib import Path
 from llem.errors import LlemError
 from llem.paths import cache_dir
 
+# The lock file a study's driver holds in the study folder.
+OWNER_FILE = "driver.lock"
+
 
 class DeviceBusyError(LlemError):
     """Another study holds a lock on one of this study's devices."""
+
+
+class StudyBusyError(LlemError):
+    """Another ``llem run`` drives this study folder."""
 
 
 def visible_devices() -> list[str]:
@@ -57,21 +67,53 @@ def device_locks(devices: list[str], lock_dir: Path | None = None) -> Iterator[l
     paths = [folder / f"{device}.lock" for device in devices]
     try:
         for path in paths:
-            fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-            except BlockingIOError:
-                holder = os.pread(fd, 64, 0).decode(errors="replace").strip() or "another process"
-                os.close(fd)
+            fd, holder = _try_lock(path)
+            if fd is None:
                 raise DeviceBusyError(
                     f"{path.stem} is in use by a study ({holder}); wait for it to finish, "
                     "or run with --no-lock if GPU scheduling is handled elsewhere"
-                ) from None
-            os.ftruncate(fd, 0)
-            os.pwrite(fd, f"pid {os.getpid()}".encode(), 0)
+                )
             held.append(fd)
         yield paths
     finally:
         for fd in held:
-            fcntl.flock(fd, fcntl.LOCK_UN)
-            os.close(fd)
+            _release(fd)
+
+
+@contextmanager
+def study_owner(folder: Path) -> Iterator[Path]:
+    """Own the study ``folder`` for the duration of the block: a second ``llem run`` of it (``--resume``
+    or not, ``--no-lock`` or not: that flag concerns devices) is refused with a
+    :class:`StudyBusyError` instead of running its runs a second time in the same job folders."""
+    path = folder / OWNER_FILE
+    fd, holder = _try_lock(path)
+    if fd is None:
+        raise StudyBusyError(
+            f"{folder} is being run by another llem run ({holder}); wait for it to finish, or stop it "
+            "and resume the study"
+        )
+    try:
+        yield path
+    finally:
+        _release(fd)
+
+
+def _try_lock(path: Path) -> tuple[int | None, str]:
+    """``(fd, "")`` holding an exclusive lock on ``path`` stamped with this process, or
+    ``(None, holder)`` when another process holds it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 200, 0).decode(errors="replace").strip() or "another process"
+        os.close(fd)
+        return None, holder
+    stamp = f"pid {os.getpid()} on {socket.gethostname()} since {time.strftime('%Y-%m-%dT%H:%M:%SZ', time.gmtime())}"
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, stamp.encode(), 0)
+    return fd, ""
+
+
+def _release(fd: int) -> None:
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -54,8 +54,9 @@ class Manifest:
         self.data = data
 
     @classmethod
-    def open(cls, study_dir: Path, plan: dict[str, Any]) -> Manifest:
-        """The study's existing manifest, or a new one with every run pending."""
+    def open(cls, study_dir: Path, plan: dict[str, Any], status: str = "running") -> Manifest:
+        """The study's existing manifest, or a new one with every run pending; the study's ``status``
+        becomes ``status`` and planned runs it lacks are added as pending."""
         path = study_dir / "manifest.json"
         data = read_json(path) if path.exists() else None
         if data is None:
@@ -65,7 +66,7 @@ class Manifest:
                 "started_at": utc_now(),
                 "runs": [],
             }
-        data["status"] = "running"
+        data["status"] = status
         data["runs"] += [_entry(run) for run in plan["runs"][len(data["runs"]) :]]
         manifest = cls(path, data)
         manifest.save()
@@ -73,10 +74,7 @@ class Manifest:
 
     def save(self) -> None:
         self.data["updated_at"] = utc_now()
-        counts: dict[str, int] = {}
-        for run in self.data["runs"]:
-            counts[run["status"]] = counts.get(run["status"], 0) + 1
-        self.data["counts"] = counts
+        self.data["counts"] = self.counts()
         write_json_atomic(self.path, self.data)
 
     def run(self, position: int) -> dict[str, Any]:
@@ -91,6 +89,13 @@ class Manifest:
         if status != "running":
             self.data["finished_at"] = utc_now()
         self.save()
+
+    def counts(self) -> dict[str, int]:
+        """Runs per status."""
+        counts: dict[str, int] = {}
+        for run in self.data["runs"]:
+            counts[run["status"]] = counts.get(run["status"], 0) + 1
+        return counts
 
     def unfinished(self) -> list[int]:
         """Positions still to run (anything not completed), in order."""

@@ -15,12 +15,13 @@ from llem.study.launch import (
     check_drift,
     command_line,
     hydra_argv,
+    resume_summary,
     run_hydra,
     split_overrides,
     study_folder,
     write_study_files,
 )
-from llem.study.locks import device_locks, visible_devices
+from llem.study.locks import device_locks, study_owner, visible_devices
 from llem.study.plan import StudyPlan
 from llem.study.report import final_panel, print_plan, print_skipped
 from llem.study.submitit_jobs import selects_slurm
@@ -52,16 +53,26 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
     slurm = selects_slurm(hydra_options)  # jobs run on other hosts; sbatch is here
     folder, resuming = study_folder(plan, options, path)
     if resuming:
-        check_drift(folder, plan)
-    print_skipped(plan, console)
-    plan_file = write_study_files(folder, plan, path, settings)
-    argv = hydra_argv(plan_file, folder, hydra_options)
-    command = command_line(argv)
-    write_text_atomic(folder / "hydra_command.txt", command + "\n")
-    if options.verbose:
-        console.print(f"launching: {command}")
-    console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}")
-    locks = nullcontext() if options.no_lock or slurm else device_locks(visible_devices())
+        check_drift(folder, plan)  # first: a folder that holds no study is left untouched
+    with study_owner(folder):  # one driver per study folder, --no-lock or not
+        if resuming:
+            console.print(resume_summary(folder), highlight=False, markup=False, soft_wrap=True)
+        print_skipped(plan, console)
+        for note in plan.notes:
+            console.print(f"note: {note}", highlight=False, markup=False, soft_wrap=True)
+        plan_file = write_study_files(folder, plan, path, settings)
+        argv = hydra_argv(plan_file, folder, hydra_options)
+        command = command_line(argv)
+        write_text_atomic(folder / "hydra_command.txt", command + "\n")
+        if options.verbose:
+            console.print(f"launching: {command}")
+        console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}")
+        return _run_in(folder, argv, console, locked=not (options.no_lock or slurm))
+
+
+def _run_in(folder: Path, argv: list[str], console: Console, locked: bool) -> int:
+    """Run the study written in ``folder`` (under device locks if ``locked``) and report it."""
+    locks = device_locks(visible_devices()) if locked else nullcontext()
     try:
         with locks:
             run_hydra(argv)
