@@ -33,7 +33,10 @@ def test_fresh_measures_every_time(tmp_path):
         first = obtain_baseline(config(BaselineStrategy.fresh), sampler(tmp_path / "a"), tmp_path / "cache")
     assert first["source"] == "measured" and first["cache_age_s"] is None
     assert first["power_w"] == pytest.approx(IDLE_W, rel=0.01)
-    assert first["samples"] == 4 and first["duration_s"] == 2.0 and first["method"] == "rapl"
+    assert first["samples"] == 4 and first["method"] == "rapl"
+    # the time actually measured (four windows, each at least its 0.5 s sleep), and what was asked for
+    assert 2.0 <= first["duration_s"] < 4.0 and first["duration_s"] != 2.0
+    assert first["requested_duration_s"] == 2.0 and first["warnings"] == []
     assert not (tmp_path / "cache").exists()  # fresh never caches
 
 
@@ -84,3 +87,19 @@ def test_cache_is_keyed_by_devices(tmp_path):
     other = sampler(tmp_path / "a")
     other.zones = other.zones[:1]
     assert cache_path(s, tmp_path) != cache_path(other, tmp_path)
+
+
+def test_polled_baseline_is_time_weighted_and_carries_its_aliasing_warning(monkeypatch, tmp_path):
+    """A GPU without energy counter idles next to a neighbour's 0.3 s bursts: the record says so."""
+    from llem.energy.nvml import NvmlSampler
+    from tests.fakes.fixtures import install_fake_nvml
+    from tests.fakes.gpus import P100, P100_BURSTS
+
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    install_fake_nvml(monkeypatch, tmp_path, [{**P100, "load_after_s": 1e9, "idle_ripple_w": 0.5}])
+    steady = obtain_baseline(config(BaselineStrategy.fresh), NvmlSampler.open(MeasurementSettings()))
+    assert steady["method"] == "nvml-power-integration" and steady["warnings"] == []
+    assert steady["power_w"] == pytest.approx(31.0, rel=0.01) and steady["duration_s"] >= 2.0
+    install_fake_nvml(monkeypatch, tmp_path, [P100_BURSTS])
+    bursty = obtain_baseline(config(BaselineStrategy.fresh), NvmlSampler.open(MeasurementSettings()))
+    assert len(bursty["warnings"]) == 1 and "aliasing" in bursty["warnings"][0]

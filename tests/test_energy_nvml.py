@@ -8,10 +8,10 @@ import pytest
 
 from llem.energy.base import SamplerUnavailable
 from llem.energy.devices import device_warnings, init_nvml, visible_gpus
-from llem.energy.nvml import NvmlSampler, trapezoid_j
+from llem.energy.nvml import NvmlSampler
 from llem.user_config import MeasurementSettings
 from tests.fakes.fixtures import install_fake_nvml
-from tests.fakes.gpus import A100, H100, P100
+from tests.fakes.gpus import A100, H100, P100, P100_BURSTS
 
 
 def window(sampler: NvmlSampler, seconds: float):
@@ -92,13 +92,37 @@ def test_idle_power_of_counter_and_polled_gpus(monkeypatch, tmp_path):
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "0")
     counter = NvmlSampler.open(MeasurementSettings()).idle_power(1.0)
     assert counter.count == 2 and abs(counter.power_w - 70.0) < 0.7
+    assert counter.duration_s >= 1.0  # the windows' own lengths, each at least its sleep
     monkeypatch.setenv("CUDA_VISIBLE_DEVICES", "1")
-    polled = NvmlSampler.open(MeasurementSettings()).idle_power(1.0)
+    sampler = NvmlSampler.open(MeasurementSettings())
+    polled = sampler.idle_power(1.0)
     assert polled.count >= 10 and abs(polled.power_w - 31.0) < 0.31 and polled.std_w > 0
+    times = sampler.poller.times_s
+    assert polled.duration_s == times[-1] - times[0] and polled.duration_s >= 1.0  # measured, not asked for
+    assert polled.warnings == []
 
 
-def test_trapezoid_rule_is_exact_for_linear_power():
-    assert trapezoid_j([0.0, 1.0, 3.0], [100.0, 200.0, 0.0]) == pytest.approx(150.0 + 200.0)
+def test_bursty_load_polled_at_10hz_warns_about_aliasing(monkeypatch, tmp_path):
+    """A 0.3 s square wave (205 W / 60 W) read at 10 Hz: two samples in three fall in the same phase."""
+    install_fake_nvml(monkeypatch, tmp_path, [P100_BURSTS])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    reading = window(NvmlSampler.open(MeasurementSettings()), 3.0)
+    assert reading.method == "nvml-power-integration"
+    assert any(w.startswith("gpu0: power polled at 10 Hz") and "aliasing" in w for w in reading.warnings)
+
+
+def test_steady_load_polled_at_10hz_gives_no_aliasing_warning(monkeypatch, tmp_path):
+    install_fake_nvml(monkeypatch, tmp_path, [{**P100, "ripple_w": 3.0}])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    reading = window(NvmlSampler.open(MeasurementSettings()), 3.0)
+    assert reading.energy_j and not any("aliasing" in w for w in reading.warnings)
+
+
+def test_polled_idle_baseline_under_a_bursty_neighbour_warns(monkeypatch, tmp_path):
+    install_fake_nvml(monkeypatch, tmp_path, [P100_BURSTS])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    idle = NvmlSampler.open(MeasurementSettings()).idle_power(3.0)
+    assert len(idle.warnings) == 1 and idle.warnings[0].startswith("idle baseline of gpu0: power polled at 10 Hz")
 
 
 @pytest.mark.parametrize(
@@ -152,3 +176,21 @@ def test_environment_gpu_facts_follow_cuda_visible_devices(monkeypatch, tmp_path
     _add_nvml_facts(gpus)
     assert gpus[0]["uuid"] == A100["uuid"] and gpus[0]["nvml_index"] == 1
     assert gpus[0]["power_limit_w"] == 400.0 and gpus[0]["persistence_mode"] is False
+
+
+def test_aliasing_warnings_reach_result_json(tiny_model_path, tmp_path):
+    """`python -m llem` on a GPU without counter running 0.3 s bursts: the energy block and its
+    baseline both say the polling did not resolve the load, and the baseline records its own span."""
+    from tests.test_energy_e2e import WORK, llem, scenario
+
+    _, env = scenario(tmp_path, [P100_BURSTS])
+    work = [arg for arg in WORK if not arg.startswith("baseline.")]
+    args = ["baseline.strategy=fresh", "baseline.duration_seconds=5", "energy_sampler=nvml", "gpu_telemetry=false"]
+    proc, result = llem(tmp_path, *work, *args, env=env)
+    assert proc.returncode == 0, proc.stderr
+    energy = result["energy"]
+    assert energy["method"] == "nvml-power-integration"
+    assert any(w.startswith("gpu0: power polled at 10 Hz") and "aliasing" in w for w in energy["warnings"])
+    baseline = energy["baseline"]
+    assert any(w.startswith("idle baseline of gpu0") for w in baseline["warnings"])
+    assert baseline["requested_duration_s"] == 5.0 and baseline["duration_s"] >= 5.0

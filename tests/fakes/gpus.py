@@ -22,3 +22,5 @@ P100 = {
     "loaded_w": 205.0,
     "ripple_w": 25.0,
 }
+# The P100 running bursts of work: 205 W for 0.15 s, 60 W for 0.15 s (a 0.3 s square wave), no ripple.
+P100_BURSTS = {**P100, "load_period_s": 0.3, "load_duty": 0.5, "between_w": 60.0, "ripple_w": 0.0}

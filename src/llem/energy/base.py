@@ -73,19 +73,13 @@ class EnergyReading:
 
 @dataclass
 class IdlePower:
-    """Idle power of the measured devices together: mean and spread of ``count`` samples, watts."""
+    """Idle power of the measured devices together: time-weighted mean and spread of ``count`` samples."""
 
-    power_w: float
-    std_w: float
+    power_w: float  # energy over the time measured, watts
+    std_w: float  # spread of the samples, watts
     count: int
-    duration_s: float
-
-    @classmethod
-    def from_samples(cls, samples_w: list[float], duration_s: float) -> IdlePower:
-        if not samples_w:
-            raise SamplerUnavailable("no idle power sample could be read")
-        std = statistics.stdev(samples_w) if len(samples_w) > 1 else 0.0
-        return cls(statistics.fmean(samples_w), std, len(samples_w), duration_s)
+    duration_s: float  # seconds actually measured (not the duration asked for)
+    warnings: list[str] = field(default_factory=list)  # e.g. a polled trace the polling did not resolve
 
 
 class EnergySampler(ABC):
@@ -116,8 +110,9 @@ class EnergySampler(ABC):
     def idle_power(self, duration_s: float) -> IdlePower:
         """Idle power over ``duration_s`` from consecutive equal windows of about ``IDLE_WINDOW_S``.
 
-        The power is the windows' total energy over their total time (each window's power is one
-        sample for the spread). A window whose reading was dropped (counter wrap) is left out.
+        The power is the windows' total energy over their total time, which is the duration recorded
+        (each window's power is one sample for the spread). A window whose reading was dropped
+        (counter wrap) is left out.
         """
         n = max(1, round(duration_s / IDLE_WINDOW_S))
         energies_j: list[float] = []
@@ -133,7 +128,7 @@ class EnergySampler(ABC):
             raise SamplerUnavailable("no idle power sample could be read")
         samples_w = [e / t for e, t in zip(energies_j, windows_s)]
         std = statistics.stdev(samples_w) if len(samples_w) > 1 else 0.0
-        return IdlePower(sum(energies_j) / sum(windows_s), std, len(samples_w), duration_s)
+        return IdlePower(sum(energies_j) / sum(windows_s), std, len(samples_w), sum(windows_s))
 
     def notes(self) -> list[str]:
         """Standing caveats of this source (not of one window), recorded with every reading."""

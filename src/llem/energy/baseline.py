@@ -33,12 +33,15 @@ def cache_path(sampler: EnergySampler, root: Path | None = None) -> Path:
 
 
 def _measure(sampler: EnergySampler, duration_s: float) -> dict[str, Any]:
+    """A fresh measurement: ``duration_s`` is what was asked for, the record holds the time measured."""
     idle: IdlePower = sampler.idle_power(duration_s)
     return {
         "power_w": idle.power_w,
         "std_w": idle.std_w,
         "samples": idle.count,
         "duration_s": idle.duration_s,
+        "requested_duration_s": duration_s,
+        "warnings": idle.warnings,
         "method": sampler.method,
         "measured_at_unix_s": time.time(),
         "host": platform.node(),
@@ -73,7 +76,14 @@ def obtain_baseline(cfg: BaselineConfig, sampler: EnergySampler, root: Path | No
         if cached["experiments_since_check"] >= cfg.validation_interval:
             spot = sampler.idle_power(min(SPOT_CHECK_S, cfg.duration_seconds))
             drift = abs(spot.power_w - cached["power_w"]) / cached["power_w"] if cached["power_w"] else float("inf")
-            spot_record = {"power_w": spot.power_w, "std_w": spot.std_w, "samples": spot.count, "drift": drift}
+            spot_record = {
+                "power_w": spot.power_w,
+                "std_w": spot.std_w,
+                "samples": spot.count,
+                "duration_s": spot.duration_s,
+                "drift": drift,
+                "warnings": spot.warnings,
+            }
             if drift > cfg.drift_threshold:
                 fresh = _measure(sampler, cfg.duration_seconds)
                 write_json_atomic(path, fresh)
@@ -99,11 +109,13 @@ def _record(
         "power_w": data["power_w"],
         "std_w": data["std_w"],
         "samples": data["samples"],
-        "duration_s": data["duration_s"],
+        "duration_s": data["duration_s"],  # seconds actually measured
+        "requested_duration_s": data.get("requested_duration_s"),  # absent from caches of older versions
         "method": data["method"],
         "measured_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(data["measured_at_unix_s"])),
         "cache_age_s": cache_age_s,
         "strategy": cfg.strategy.value,
         "source": source,
         "spot_check": spot_check,
+        "warnings": list(data.get("warnings", [])) + list((spot_check or {}).get("warnings", [])),
     }

@@ -3,7 +3,8 @@
 Preferred: the total-energy counter (``nvmlDeviceGetTotalEnergyConsumption``, mJ since driver
 load; Volta and newer), checked on every GPU when the sampler opens. Otherwise: power polling
 (``nvmlDeviceGetPowerUsage``, mW) at ``POLL_HZ`` in a background thread, integrated with the
-trapezoid rule, with synchronous samples at both ends of the window. A counter that goes
+trapezoid rule, with synchronous samples at both ends of the window; a trace that changes faster
+than the polling resolves (bursty load) gets an aliasing warning. A counter that goes
 backwards (wrap or driver reset) or does not tick drops that GPU's reading with a warning.
 """
 
@@ -15,6 +16,7 @@ from types import ModuleType
 
 from llem.energy.base import DeviceEnergy, EnergyReading, EnergySampler, IdlePower, SamplerUnavailable
 from llem.energy.devices import Gpu, device_warnings, init_nvml, visible_gpus
+from llem.energy.polling import trace_stats, trapezoid_j, unresolved_trace_warning
 from llem.user_config import MeasurementSettings
 
 POLL_HZ = 10.0
@@ -50,11 +52,6 @@ def counter_deltas_j(gpus: list[Gpu], start_mj: list[int], end_mj: list[int]) ->
             energy_j = None
         devices.append(DeviceEnergy(gpu.label, "gpu", energy_j, gpu.uuid, gpu.name))
     return devices, warnings
-
-
-def trapezoid_j(times_s: list[float], powers_w: list[float]) -> float:
-    """Energy in joules of a power trace (watts at wall times in seconds), trapezoid rule."""
-    return sum((t1 - t0) * (p0 + p1) / 2.0 for t0, t1, p0, p1 in zip(times_s, times_s[1:], powers_w, powers_w[1:]))
 
 
 class PowerPoller:
@@ -153,8 +150,10 @@ class NvmlSampler(EnergySampler):
             warnings.append(f"power polling stopped early ({poller.error}); the gap is interpolated")
         devices = []
         for i, gpu in enumerate(self.gpus):
-            energy_j = trapezoid_j(times, [row[i] for row in poller.powers_w])
-            devices.append(DeviceEnergy(gpu.label, "gpu", energy_j, gpu.uuid, gpu.name))
+            powers_w = [row[i] for row in poller.powers_w]
+            devices.append(DeviceEnergy(gpu.label, "gpu", trapezoid_j(times, powers_w), gpu.uuid, gpu.name))
+            if aliased := unresolved_trace_warning(gpu.label, times, powers_w, POLL_HZ):
+                warnings.append(aliased)
         window_s = times[-1] - times[0]
         if len(times) < MIN_POWER_SAMPLES or len(times) < 0.8 * POLL_HZ * window_s:
             warnings.append(
@@ -164,13 +163,18 @@ class NvmlSampler(EnergySampler):
         return EnergyReading(self.method, True, times[0], times[-1], devices, len(times), warnings)
 
     def idle_power(self, duration_s: float) -> IdlePower:
-        """Counter GPUs: consecutive short windows. Otherwise: the mean of polled power samples."""
+        """Counter GPUs: consecutive short windows. Otherwise: the polled power of all GPUs together,
+        weighted by time (trapezoid rule over the samples' own times), over the span actually polled."""
         if self.use_counter:
             return super().idle_power(duration_s)
         self.poller.start()
         time.sleep(duration_s)
         self.poller.stop()
-        return IdlePower.from_samples([sum(row) for row in self.poller.powers_w], duration_s)
+        times, totals_w = self.poller.times_s, [sum(row) for row in self.poller.powers_w]
+        stats = trace_stats(times, totals_w)
+        label = "idle baseline of " + ", ".join(g.label for g in self.gpus)
+        aliased = unresolved_trace_warning(label, times, totals_w, POLL_HZ)
+        return IdlePower(stats.mean_w, stats.std_w, stats.samples, stats.span_s, [aliased] if aliased else [])
 
     def close(self) -> None:
         self.nvml.nvmlShutdown()

@@ -2,7 +2,8 @@
 
 Zeus reads the GPU energy counter on Volta and newer, polls power in a helper process on older
 GPUs, and adds CPU package and DRAM energy through RAPL when its tree is readable. llem keeps
-synchronisation to itself (the engine synchronises before the window opens and closes).
+synchronisation to itself (the engine synchronises before the window opens and closes). The power
+Zeus polled is read back and checked for a load that changes faster than the polling resolves.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 
 from llem.energy.base import DeviceEnergy, EnergyReading, EnergySampler, SamplerUnavailable
 from llem.energy.devices import Gpu, device_warnings, init_nvml, visible_gpus
+from llem.energy.polling import unresolved_trace_warning
 from llem.user_config import MeasurementSettings
 
 WINDOW = "llem-inference"
@@ -101,8 +103,33 @@ class ZeusSampler(EnergySampler):
             add(f"cpu{i}", "cpu", energy_j, f"zeus-cpu{i}", None)
         for i, energy_j in (m.dram_energy or {}).items():
             add(f"dram{i}", "dram", energy_j, f"zeus-dram{i}", None)
+        if self.method == "zeus-power-polling":
+            warnings += polled_trace_warnings(self.monitor, self.gpus, self._start_s, end_s)
         return EnergyReading(self.method, True, self._start_s, end_s, devices, None, warnings)
 
     def close(self) -> None:
         if self.monitor.power_monitor is not None:  # the polling processes of counter-less GPUs
             self.monitor.power_monitor.stop()
+
+
+def polled_trace_warnings(monitor: Any, gpus: list[Gpu], start_s: float, end_s: float) -> list[str]:
+    """Aliasing warnings for the GPUs whose power Zeus polled over the window (from its power timeline).
+
+    Zeus keeps a sample only when the reading changed; dropping unchanged samples can only raise the
+    mean step the check looks at (more warnings, never fewer). A Zeus without ``get_power_timeline``
+    cannot be checked, and the reading says so.
+    """
+    power = monitor.power_monitor
+    try:
+        hz = 1.0 / power.gpu_update_period if getattr(power, "gpu_update_period", 0) else None
+        warnings = []
+        for i, gpu in enumerate(gpus):
+            if monitor.gpus.supports_get_total_energy_consumption(i):
+                continue
+            trace = power.get_power_timeline("device_instant", i, start_s, end_s).get(i, [])
+            times, powers = [t for t, _ in trace], [w for _, w in trace]
+            if aliased := unresolved_trace_warning(f"{gpu.label} (Zeus)", times, powers, hz):
+                warnings.append(aliased)
+        return warnings
+    except Exception as err:  # an older or newer Zeus API: say so rather than fail the measurement
+        return [f"Zeus's polled power could not be read back ({type(err).__name__}: {err}); aliasing not checked"]

@@ -3,7 +3,10 @@
 A scenario (JSON, path in ``$LLEM_FAKE_NVML``) lists devices. Each device draws ``idle_w`` before
 ``load_after_s`` and after ``load_until_s`` (seconds from the scenario's ``epoch_unix_s``) and
 ``loaded_w`` between, plus a sine ripple of amplitude ``idle_ripple_w`` / ``ripple_w`` and period
-``ripple_period_s``; its power reading refreshes every ``power_update_s`` (0: continuously). Its
+``ripple_period_s``. With ``load_period_s`` set, the load is a square wave instead: ``loaded_w`` for
+the first ``load_duty`` of each period (counted from ``load_after_s``), ``between_w`` for the rest
+(bursts of compute with gaps between them). Its power reading refreshes every ``power_update_s``
+(0: continuously). Its
 energy counter is the exact integral of that power in mJ from the epoch, plus
 ``counter_offset_mj``, updated every ``counter_update_s`` (0: continuously) and wrapping modulo
 ``counter_wrap_mj`` when set. Tests integrate the same functions over a recorded window to get the
@@ -44,6 +47,9 @@ class FakeDevice:
     ripple_period_s: float = 1.7
     load_after_s: float = 0.0
     load_until_s: float = INF
+    load_period_s: float = 0.0  # square-wave load: period of the bursts (0: steady load)
+    load_duty: float = 0.5  # share of each period spent at loaded_w
+    between_w: float = 150.0  # power between bursts (clocks still up, little work)
     temperature_idle_c: float = 34.0
     temperature_loaded_c: float = 61.0
     temperature_tau_s: float = 40.0
@@ -71,7 +77,25 @@ class FakeDevice:
 
     def power_w(self, tau: float) -> float:
         base, amp = (self.loaded_w, self.ripple_w) if self.loaded(tau) else (self.idle_w, self.idle_ripple_w)
+        if self.loaded(tau) and self.load_period_s and not self.in_burst(tau):
+            base = self.between_w
         return base + amp * math.sin(2 * math.pi * tau / self.ripple_period_s)
+
+    def in_burst(self, tau: float) -> bool:
+        """Whether a square-wave load is in its high phase at ``tau`` (always, for a steady load)."""
+        if not self.load_period_s:
+            return True
+        return (tau - self.load_after_s) % self.load_period_s < self.load_duty * self.load_period_s
+
+    def burst_s(self, a: float, b: float) -> float:
+        """Seconds of high phase between ``a`` and ``b`` (both inside the loaded interval)."""
+        period, high = self.load_period_s, self.load_duty * self.load_period_s
+
+        def since_start(tau: float) -> float:
+            x = tau - self.load_after_s
+            return math.floor(x / period) * high + min(x % period, high)
+
+        return since_start(b) - since_start(a)
 
     def energy_j(self, tau: float) -> float:
         """Exact integral of ``power_w`` from the epoch (0) to ``tau`` seconds."""
@@ -83,7 +107,12 @@ class FakeDevice:
                 continue
             level, amp = (self.loaded_w, self.ripple_w) if i == 1 else (self.idle_w, self.idle_ripple_w)
             w = 2 * math.pi / self.ripple_period_s
-            total += level * (b - a) + amp / w * (math.cos(w * a) - math.cos(w * b))
+            total += amp / w * (math.cos(w * a) - math.cos(w * b))
+            if i == 1 and self.load_period_s:
+                high_s = self.burst_s(a, b)
+                total += self.loaded_w * high_s + self.between_w * (b - a - high_s)
+            else:
+                total += level * (b - a)
         return total
 
     def counter_mj(self, tau: float) -> int:
