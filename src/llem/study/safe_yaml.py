@@ -78,6 +78,8 @@ class LimitedSafeLoader(yaml.SafeLoader):
             )
 
     def construct_mapping(self, node: MappingNode, deep: bool = False) -> dict[Any, Any]:
+        if not isinstance(node, MappingNode):  # e.g. !!set or !!map on a scalar: the base class says so
+            return super().construct_mapping(node, deep=deep)
         first_line: dict[Any, int] = {}
         for key_node, _ in node.value:
             if key_node.tag == MERGE_TAG:
@@ -154,6 +156,10 @@ def load_yaml_text(text: str, where: str, max_values: int, raise_hint: str = "")
         line = f" (line {mark.line + 1}, column {mark.column + 1})" if mark else ""
         problem = getattr(err, "problem", None) or str(err)
         raise ConfigError(f"{where}: not valid YAML{line}: {problem}") from err
+    except (ValueError, TypeError, AttributeError, KeyError, OverflowError) as err:
+        # PyYAML's constructors raise these for an explicit tag on text it cannot read
+        # (!!int abc, !!bool maybe, !!timestamp now): the input is at fault, not llem.
+        raise ConfigError(f"{where}: a value cannot be read as its YAML tag (!!int, !!float, ...) says: {err}") from err
     check_plain(data, where)
     return data
 
