@@ -110,6 +110,7 @@ def test_resolve_existing_folder_and_hub_ids_while_the_hub_is_reachable(tmp_path
     import llem.models.resolve
 
     monkeypatch.setattr(llem.models.resolve, "hub_reachable", lambda: True)
+    (tmp_path / "config.json").write_text("{}")
     assert resolve_model(str(tmp_path)) == str(tmp_path)
     for hub_id in ("HuggingFaceTB/SmolLM2-135M-Instruct", "gpt2", "org/model.v1-2"):
         assert resolve_model(hub_id) == hub_id
@@ -163,6 +164,11 @@ def test_resolve_missing_path_names_it(path):
     with pytest.raises(ModelUnavailableError, match="does not exist") as err:
         resolve_model(path)
     assert path in str(err.value)
+
+
+def test_resolve_folder_without_config_is_an_error(tmp_path):
+    with pytest.raises(ModelUnavailableError, match="has no config.json"):
+        resolve_model(str(tmp_path))
 
 
 def test_resolve_file_is_an_error(tmp_path):

@@ -63,6 +63,10 @@ def test_a_grown_file_is_counted_again(tmp_path):
 def test_a_missing_model_folder_is_a_config_problem(tmp_path):
     (problem,) = config_problems(experiment(model=str(tmp_path / "no-model")))
     assert "model folder" in problem and "does not exist" in problem
+    (problem,) = config_problems(experiment(model=str(tmp_path)))
+    assert (
+        problem == f"model folder '{tmp_path}' has no config.json; give the folder that holds the model's config.json"
+    )
 
 
 def test_machine_problems_name_the_sampler_and_the_fix(tmp_path, monkeypatch):

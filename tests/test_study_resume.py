@@ -11,7 +11,7 @@ import sys
 import time
 from pathlib import Path
 
-from tests.test_study_run import empty_model_folder, llem, manifest_of, only_study_dir, write_study
+from tests.test_study_run import llem, manifest_of, model_without_weights, only_study_dir, write_study
 
 
 def start_study(study: Path, *args: str) -> subprocess.Popen:
@@ -38,7 +38,7 @@ def result_stamps(folder: Path) -> dict[str, int]:
 
 
 def test_resume_runs_failed_runs_again_and_says_how_many(tiny_model_path, tmp_path):
-    model = empty_model_folder(tmp_path)
+    model = model_without_weights(tiny_model_path, tmp_path)
     study = write_study(
         tmp_path,
         experiments=[{"model": model}, {}],

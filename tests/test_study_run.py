@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
 import subprocess
 import sys
@@ -86,19 +87,19 @@ def test_plan_json_matches_what_runs(tiny_model_path, tmp_path):
         assert json.loads((folder / job_dir / "experiment.json").read_text())["config"] == planned[experiment_id]
 
 
-def empty_model_folder(tmp_path: Path) -> str:
-    """A model folder without a model: it passes the pre-flight (a folder exists) and its job fails
-    when the engine loads it."""
-    folder = tmp_path / "empty-model"
-    folder.mkdir()
+def model_without_weights(tiny_model_path: str, tmp_path: Path) -> str:
+    """llem-tiny's folder without its weights: it passes the pre-flight (config.json is there) and
+    its job fails when the engine loads it."""
+    folder = tmp_path / "no-weights"
+    shutil.copytree(tiny_model_path, folder, ignore=shutil.ignore_patterns("*.safetensors"))
     return str(folder)
 
 
 def test_failures_are_recorded_and_the_breaker_stops_the_study(tiny_model_path, tmp_path):
-    empty = empty_model_folder(tmp_path)
+    no_weights = model_without_weights(tiny_model_path, tmp_path)
     study = write_study(
         tmp_path,
-        experiments=[{"model": empty}, {"model": empty, "dataset": {"order": "shuffled"}}, {}],
+        experiments=[{"model": no_weights}, {"model": no_weights, "dataset": {"order": "shuffled"}}, {}],
         study_execution={"n_cycles": 1, "experiment_order": "sequential"},
     )
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), "--fail-fast", cwd=tmp_path)
@@ -106,13 +107,13 @@ def test_failures_are_recorded_and_the_breaker_stops_the_study(tiny_model_path, 
     manifest = manifest_of(only_study_dir(tmp_path / "out"))
     assert manifest["status"] == "circuit_breaker"
     assert [r["status"] for r in manifest["runs"]] == ["failed", "skipped", "skipped"]
-    assert empty in manifest["runs"][0]["error"]
+    assert no_weights in manifest["runs"][0]["error"]
 
 
 def test_failed_run_does_not_stop_the_study(tiny_model_path, tmp_path):
     study = write_study(
         tmp_path,
-        experiments=[{"model": empty_model_folder(tmp_path)}, {}],
+        experiments=[{"model": model_without_weights(tiny_model_path, tmp_path)}, {}],
         study_execution={"n_cycles": 1, "experiment_order": "sequential"},
     )
     proc = llem("run", str(study), "--output", str(tmp_path / "out"), cwd=tmp_path)
@@ -291,3 +292,41 @@ def test_a_study_timeout_of_zero_is_a_clear_error(tmp_path):
     proc = llem("plan", str(study), cwd=tmp_path)
     assert proc.returncode == 2 and "Traceback" not in proc.stderr
     assert "study_execution.silence_timeout_seconds must be above 0" in proc.stderr
+
+
+def test_explicit_values_beat_the_profile_in_both_front_ends(tiny_model_path, tmp_path):
+    """The profile fills what nobody set; the file and the command line win over it, for ``llem run
+    --profile`` as for ``python -m llem profile=``."""
+    experiment = {**SMALL, "warmup": {"n_warmup": 1}, "baseline": {"enabled": False}}
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"name": "p", **experiment, "experiments": [{}]}))
+    proc = llem("run", str(study), "--profile", "quick", "--output", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stdout + proc.stderr
+    (job,) = only_study_dir(tmp_path / "out").glob("0000_*")  # quick: one cycle
+    from_study = json.loads((job / "experiment.json").read_text())["config"]
+
+    overrides = ["model=llem-tiny", "max_output_tokens=4", "dataset.n_prompts=2", "energy_sampler=null"]
+    explicit = ["warmup.n_warmup=1", "baseline.enabled=false"]
+    single = subprocess.run(
+        [sys.executable, "-m", "llem", "profile=quick", *overrides, *explicit, f"output_dir={tmp_path / 'job'}"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
+    assert single.returncode == 0, single.stderr
+    from_command_line = json.loads((tmp_path / "job" / "experiment.json").read_text())["config"]
+    for config in (from_study, from_command_line):
+        assert config["warmup"]["n_warmup"] == 1 and config["baseline"]["enabled"] is False, "explicit values win"
+        assert config["warmup"]["thermal_floor_seconds"] == 0.0, "the profile fills what was not set"
+    assert from_study["warmup"] == from_command_line["warmup"]
+    assert from_study["baseline"] == from_command_line["baseline"]
+
+
+def test_the_command_line_beats_the_study_file_and_the_profile(tmp_path):
+    from llem.study.launch import RunOptions, build_plan
+
+    study = write_study(tmp_path, warmup={"n_warmup": 1}, experiments=[{}, {"warmup": {"n_warmup": 4}}])
+    plan, _, _ = build_plan(study, RunOptions(profile="quick", overrides=["baseline.duration_seconds=9"]))
+    assert [e.config.warmup.n_warmup for e in plan.experiments] == [1, 4]
+    assert {e.config.baseline.duration_seconds for e in plan.experiments} == {9}
+    assert plan.n_cycles == 1
