@@ -67,6 +67,8 @@ def test_exact_modes_match_the_flop_counter(tiny_model_path, settings):
     assert block["total_lower"] == block["total_upper"] == block["total"]
     assert block["confidence"] == "high"
     assert block["per_output_token"] == block["total"] / (12 * len(PROMPTS))
+    static = "cache_implementation" in settings
+    assert static == any(note.startswith("static KV cache of") for note in block["notes"])
 
 
 def test_static_cache_keeps_the_size_of_a_longer_earlier_call(tiny_model_path):
@@ -107,6 +109,7 @@ def test_caveats_lower_the_confidence_and_speculative_decoding_is_low():
     assert medium["confidence"] == "medium" and "prefix caching: skipped" in medium["notes"]
     low = flops.estimate(SHAPE, batch, 5, flops.GenerationMode(speculative=True))
     assert low["confidence"] == "low" and any("lower bound" in n for n in low["notes"])
+    assert low["total"] == low["total_lower"] and low["total_upper"] is None
     sliding = flops.DecoderShape(1000, 500, 2, 8, sliding_window=4)
     assert flops.estimate(sliding, batch, 5)["confidence"] == "medium"
 

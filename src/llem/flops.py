@@ -168,27 +168,30 @@ def estimate(
     """The FLOPs block of a result: total, per output token, bounds, method, confidence and why.
 
     ``confidence`` is ``high`` when the count is exact for the mode, ``medium`` when a caveat applies,
-    ``low`` for speculative decoding (a lower bound) and prompt-lookup decoding, where ``total`` is the
-    middle of ``total_lower`` and ``total_upper`` (the fewest and the most candidates each step ran).
+    ``low`` for speculative decoding (``total`` is a lower bound, ``total_upper`` null) and for
+    prompt-lookup decoding, where ``total`` is the middle of ``total_lower`` and ``total_upper`` (the
+    fewest and the most candidates each step could have run). ``notes`` say how and why.
     """
     mode = mode or GenerationMode()
     lower = sum(shape.batch_flops(b, mode) for b in batches)
-    upper = sum(shape.batch_flops(b, mode, "most") for b in batches)
-    total = (lower + upper) // 2
-    notes = [mode.describe(), CONVENTION, *mode.caveats]
+    most = sum(shape.batch_flops(b, mode, "most") for b in batches)
+    total, upper = (lower + most) // 2, None if mode.speculative else most
+    caveats = list(mode.caveats)
     if shape.sliding_window:
-        notes.append(f"sliding-window layers attend to at most {shape.sliding_window} keys; counted as full attention")
+        caveats.append(f"sliding-window layers attend to at most {shape.sliding_window} keys; counted as full")
+    notes = [mode.describe(), CONVENTION]
+    if cache_lens := sorted({b.cache_len for b in batches if b.cache_len is not None}):
+        notes.append(f"static KV cache of {'/'.join(map(str, cache_lens))} positions: every step attends to all of it")
+    confidence = "medium" if caveats else "high"
     if mode.speculative:
         confidence = "low"
-        notes.append("estimate: a lower bound; the drafting and the rejected drafts are not counted")
+        caveats.append("estimate: a lower bound (total_upper unknown); drafting and rejected drafts are not counted")
     elif mode.prompt_lookup_tokens:
         confidence = "low"
-        notes.append(
+        caveats.append(
             "estimate: how many candidates each step proposed is not recorded, only how many it accepted; "
             "total is the middle of total_lower (only the accepted ones) and total_upper (the most each time)"
         )
-    else:
-        confidence = "medium" if len(notes) > 2 else "high"
     return {
         "total": total,
         "total_lower": lower,
@@ -196,6 +199,6 @@ def estimate(
         "per_output_token": total / output_tokens if output_tokens else None,
         "method": f"{METHOD}; {mode.describe()}",
         "confidence": confidence,
-        "notes": notes,
+        "notes": notes + caveats,
         "scope": "matrix multiplications of the measured window, padding included",
     }
