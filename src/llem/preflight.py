@@ -15,8 +15,12 @@ Two kinds of problem, because a study is planned on one machine and may run on a
 
 from __future__ import annotations
 
+from typing import Any
+
 from llem.config.schema import ExperimentConfig
+from llem.datasets import check_source
 from llem.errors import ConfigError, DatasetError, EngineUnavailableError
+from llem.models.resolve import local_model_problem
 
 
 class PreflightError(ConfigError):
@@ -25,9 +29,6 @@ class PreflightError(ConfigError):
 
 def config_problems(cfg: ExperimentConfig) -> list[str]:
     """Problems of ``cfg`` that no machine could run past (the files it names); [] when none."""
-    from llem.datasets import check_source
-    from llem.models.resolve import local_model_problem
-
     problems = []
     try:
         check_source(cfg.dataset)
@@ -70,6 +71,13 @@ def machine_problems(cfg: ExperimentConfig, runner_kind: str = "process", in_stu
     if model:
         problems.append(model)
     return problems
+
+
+def machine_key(cfg: ExperimentConfig) -> tuple[Any, ...]:
+    """What :func:`machine_problems` reads of ``cfg``: experiments with one key have the same
+    problems (a study with thousands of experiments asks once per key)."""
+    device_map = cfg.transformers.device_map if cfg.transformers else None
+    return cfg.engine, cfg.energy_sampler, cfg.dataset.source == "aienergyscore", cfg.model, device_map
 
 
 def check_job(cfg: ExperimentConfig, runner_kind: str = "process", in_study: bool = False) -> None:

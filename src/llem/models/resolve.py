@@ -38,11 +38,11 @@ def local_model_problem(name: str) -> str | None:
     """Why ``name`` names no model, found from the name and the file system alone; None when it may
     load: an empty name, a file, a folder without ``config.json``, a path that does not exist
     (transformers would take it for a hub id), or a bare name that misspells a built-in alias."""
+    if name in BUILTINS:
+        return None
     if not name.strip():
         return f"the model is empty; give a built-in alias ({', '.join(BUILTINS)}), a folder or a hub id"
     path = Path(name).expanduser()
-    if name in BUILTINS:
-        return None
     if path.is_dir():
         if not (path / "config.json").is_file():
             return f"model folder '{name}' has no config.json; give the folder that holds the model's config.json"

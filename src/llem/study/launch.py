@@ -18,7 +18,7 @@ from hydra.errors import HydraException
 
 from llem.config.load import deep_merge, group_option_values
 from llem.errors import ConfigError
-from llem.preflight import machine_problems
+from llem.preflight import machine_key, machine_problems
 from llem.results.io import read_json, write_json_atomic
 from llem.runners import choose_runner, runner_problem
 from llem.study.encode import quote
@@ -126,13 +126,16 @@ def machine_notes(plan: StudyPlan, settings: Execution) -> list[str]:
     (engine not installed, energy sampler without a source, hub model neither cached nor reachable).
     Notes, not skips: the jobs may run on other machines (Slurm) or in containers, which decide."""
     found: dict[str, list[str]] = {}
-    asked: dict[tuple[Any, ...], list[str]] = {}
+    kinds: dict[str, str] = {}  # engine -> the kind of runner its jobs get
+    asked: dict[tuple[Any, ...], list[str]] = {}  # the problems of each distinct set of what is asked
     for exp in plan.experiments:
         cfg = exp.config
-        kind = choose_runner(cfg.engine.value, settings.runners.get(cfg.engine.value)).kind
-        key = (cfg.engine, cfg.energy_sampler, cfg.dataset.source == "aienergyscore", cfg.model, kind)
+        engine = cfg.engine.value
+        if engine not in kinds:
+            kinds[engine] = choose_runner(engine, settings.runners.get(engine)).kind
+        key = (*machine_key(cfg), kinds[engine])
         if key not in asked:
-            asked[key] = machine_problems(cfg, kind, in_study=True)
+            asked[key] = machine_problems(cfg, kinds[engine], in_study=True)
         for problem in asked[key]:
             found.setdefault(problem, []).append(exp.experiment_id)
     return [
