@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 
 from llem.config.schema import DatasetConfig, DatasetOrder
-from llem.datasets import Prompt, aienergyscore, builtin, load_prompts
+from llem.datasets import Prompt, aienergyscore, builtin, check_source, load_prompts
 from llem.datasets.jsonl import PROMPT_FIELDS
 from llem.errors import DatasetError
 
@@ -133,6 +133,28 @@ def test_jsonl_missing_file(tmp_path: Path) -> None:
     with pytest.raises(DatasetError, match="check dataset.source") as err:
         from_file(path)
     assert str(path) in str(err.value)
+
+
+@pytest.mark.parametrize("n_prompts", [1, 2, 3])
+def test_check_source_says_what_load_prompts_would(tmp_path: Path, n_prompts: int) -> None:
+    """Without a model: the same error as loading, or none when loading succeeds."""
+    dataset = DatasetConfig(source=str(write_jsonl(tmp_path / "two.jsonl", [{"prompt": "a"}, {"prompt": "b"}])))
+    dataset.n_prompts = n_prompts
+    try:
+        load_prompts(dataset, random_seed=0)
+    except DatasetError as err:
+        with pytest.raises(DatasetError) as checked:
+            check_source(dataset)
+        assert str(checked.value) == str(err)
+    else:
+        check_source(dataset)
+
+
+def test_check_source_leaves_generated_and_hub_sources_to_the_job(tmp_path: Path) -> None:
+    check_source(DatasetConfig(source="synthetic", n_prompts=10**6))
+    check_source(DatasetConfig(source="aienergyscore", n_prompts=10**6))  # no network asked
+    with pytest.raises(DatasetError, match="nowhere.jsonl does not exist"):
+        check_source(DatasetConfig(source=str(tmp_path / "nowhere.jsonl")))
 
 
 def test_jsonl_directory_named_like_a_file(tmp_path: Path) -> None:
