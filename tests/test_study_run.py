@@ -11,6 +11,7 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
 import yaml
 
 SMALL = {
@@ -131,7 +132,7 @@ def test_submitit_local_launcher(tiny_model_path, tmp_path):
         "1",
         "--output",
         str(tmp_path / "out"),
-        "hydra/launcher=submitit_local",
+        "hydra/launcher=llem_submitit_local",
         cwd=tmp_path,
     )
     assert proc.returncode == 0, proc.stdout + proc.stderr
@@ -323,10 +324,21 @@ def test_explicit_values_beat_the_profile_in_both_front_ends(tiny_model_path, tm
 
 
 def test_the_command_line_beats_the_study_file_and_the_profile(tmp_path):
+    from llem.errors import ConfigError
     from llem.study.launch import RunOptions, build_plan
 
     study = write_study(tmp_path, warmup={"n_warmup": 1}, experiments=[{}, {"warmup": {"n_warmup": 4}}])
-    plan, _, _ = build_plan(study, RunOptions(profile="quick", overrides=["baseline.duration_seconds=9"]))
-    assert [e.config.warmup.n_warmup for e in plan.experiments] == [1, 4]
-    assert {e.config.baseline.duration_seconds for e in plan.experiments} == {9}
-    assert plan.n_cycles == 1
+    for options in (
+        RunOptions(profile="quick", overrides=["baseline.duration_seconds=9"]),
+        RunOptions(overrides=["profile=quick", "baseline.duration_seconds=9"]),  # as python -m llem takes it
+    ):
+        plan, _, _ = build_plan(study, options)
+        assert [e.config.warmup.n_warmup for e in plan.experiments] == [1, 4]
+        assert {e.config.baseline.duration_seconds for e in plan.experiments} == {9}
+        assert plan.n_cycles == 1
+    for bad, message in (
+        (RunOptions(overrides=["profile=fast"]), "profile=fast: choose one of publication, quick"),
+        (RunOptions(profile="publication", overrides=["profile=quick"]), "disagree; give one of them"),
+    ):
+        with pytest.raises(ConfigError, match=message):
+            build_plan(study, bad)

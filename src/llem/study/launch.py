@@ -17,6 +17,7 @@ from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
 from llem.config.load import deep_merge, group_option_values
+from llem.config.overrides import group_options
 from llem.errors import ConfigError
 from llem.preflight import machine_key, machine_problems
 from llem.results.io import read_json, write_json_atomic
@@ -102,11 +103,9 @@ def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, E
     """
     spec, study = load_spec(path)
     extra, _ = split_overrides(options.overrides)
-    if options.profile:
-        spec = dataclasses.replace(
-            spec, shared=deep_merge(group_option_values("profile", options.profile), spec.shared)
-        )
-    profile = options.profile or ""
+    profile = _profile_named(options.profile, extra.pop("profile", None))
+    if profile:
+        spec = dataclasses.replace(spec, shared=deep_merge(group_option_values("profile", profile), spec.shared))
     if options.cycles:
         cycles: int | None = options.cycles
     else:
@@ -143,6 +142,15 @@ def machine_notes(plan: StudyPlan, settings: Execution) -> list[str]:
         f"would stop before loading on this machine: {problem}"
         for problem, ids in found.items()
     ]
+
+
+def _profile_named(flag: str | None, override: Any) -> str:
+    """The profile of ``--profile`` or of a ``profile=`` override ("" for none); they must agree."""
+    if override is not None and (not isinstance(override, str) or override not in group_options("profile")):
+        raise ConfigError(f"profile={override}: choose one of {', '.join(group_options('profile'))}")
+    if flag and override and flag != override:
+        raise ConfigError(f"--profile {flag} and profile={override} disagree; give one of them")
+    return flag or override or ""
 
 
 def execution_settings(spec: StudySpec, options: RunOptions) -> Execution:
