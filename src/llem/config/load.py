@@ -120,8 +120,8 @@ def build(cls: type, data: Mapping[str, Any]) -> Any:
     An optional section or mapping left entirely at its defaults becomes ``None`` (see
     :mod:`llem.config.schema`), whichever way it was written (absent, ``{}``, every field null).
     """
-    types = field_types(cls)
-    kwargs = {key: _build_value(types[key], value) for key, value in data.items()}
+    inner_types = _inner_types(cls)
+    kwargs = {key: _build_value(inner_types[key], value) for key, value in data.items()}
     cfg = cls(**kwargs)
     for name, unset in _unset_forms(cls).items():
         if name not in kwargs or getattr(cfg, name) == unset:
@@ -157,6 +157,25 @@ def with_unset_sections(cfg: Any) -> Any:
     return out
 
 
+def fill_unset_sections(cls: type, data: dict[str, Any]) -> dict[str, Any]:
+    """:func:`with_unset_sections` of a config already in its JSON form (``to_dict`` of a ``cls``),
+    without converting it again. Copies only the mappings it changes; shares the filled-in defaults."""
+    unset, sections = _unset_defaults(cls), _section_types(cls)
+    out = dict(data)
+    for name, value in data.items():
+        if value is None and name in unset:
+            out[name] = unset[name]
+        elif name in sections and isinstance(value, dict):
+            out[name] = fill_unset_sections(sections[name], value)
+    return out
+
+
+@functools.cache
+def _section_types(cls: type) -> dict[str, type]:
+    """The fields of ``cls`` that hold a nested section, and the section's class."""
+    return {name: inner for name, inner in _inner_types(cls).items() if dataclasses.is_dataclass(inner)}
+
+
 @functools.cache
 def _unset_defaults(cls: type) -> dict[str, Any]:
     """The JSON form of the default of each optional section of ``cls`` that may be unset."""
@@ -164,8 +183,13 @@ def _unset_defaults(cls: type) -> dict[str, Any]:
     return {name: to_dict(factories[name]()) for name in _unset_forms(cls)}
 
 
-def _build_value(tp: Any, value: Any) -> Any:
-    inner, _ = _unwrap_optional(tp)
+@functools.cache
+def _inner_types(cls: type) -> dict[str, Any]:
+    """Each field's type with ``Optional`` removed."""
+    return {name: _unwrap_optional(tp)[0] for name, tp in field_types(cls).items()}
+
+
+def _build_value(inner: Any, value: Any) -> Any:
     if value is None:
         return None
     if dataclasses.is_dataclass(inner):
@@ -253,8 +277,11 @@ UNHASHED_FIELDS = ("output_dir",)
 
 def config_hash(cfg: ExperimentConfig) -> str:
     """16 hex chars of SHA-256 over the canonical JSON of what is measured."""
-    data = to_dict(cfg)
-    for key in UNHASHED_FIELDS:
-        data.pop(key, None)
+    return config_dict_hash(to_dict(cfg))
+
+
+def config_dict_hash(data: Mapping[str, Any]) -> str:
+    """:func:`config_hash` of a config already in its JSON form (``to_dict``)."""
+    data = {key: value for key, value in data.items() if key not in UNHASHED_FIELDS}
     canonical = json.dumps(data, sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(canonical.encode()).hexdigest()[:16]

@@ -12,7 +12,15 @@ import json
 from dataclasses import dataclass, field
 from typing import Any
 
-from llem.config.load import config_hash, deep_merge, issues_of, load_experiment, to_dict, with_unset_sections
+from llem.config.load import (
+    config_dict_hash,
+    deep_merge,
+    fill_unset_sections,
+    issues_of,
+    load_experiment,
+    to_dict,
+    with_unset_sections,
+)
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
 from llem.preflight import config_problems
@@ -58,6 +66,7 @@ class StudyPlan:
 
     def to_json(self) -> dict[str, Any]:
         """The plan as ``llem plan --json`` prints it."""
+        configs = [to_dict(e.config) for e in self.experiments]
         return {
             "study_name": self.name,
             "study_design_hash": self.design_hash,
@@ -70,7 +79,7 @@ class StudyPlan:
                     "experiment_id": self.experiments[run.experiment].experiment_id,
                     "engine": self.experiments[run.experiment].config.engine.value,
                     "overrides": self.experiments[run.experiment].overrides,
-                    "config": to_dict(self.experiments[run.experiment].config),
+                    "config": configs[run.experiment],
                 }
                 for run in self.runs
             ],
@@ -84,12 +93,12 @@ def engine_default_leaves(engine: str) -> dict[str, Any]:
     return dict(leaves(with_unset_sections(load_experiment({"engine": engine}))))
 
 
-def experiment_overrides(config: ExperimentConfig) -> list[str]:
+def experiment_overrides(config: ExperimentConfig, as_dict: dict[str, Any] | None = None) -> list[str]:
     """Overrides composing ``config`` from the study primary config: the engine choice, then every
     leaf that differs from that engine's defaults (all decoder fields when a preset is set, so that
-    the job does not re-apply the preset over them)."""
+    the job does not re-apply the preset over them). ``as_dict``: ``to_dict(config)``, when known."""
     engine = config.engine.value
-    resolved = with_unset_sections(config)
+    resolved = fill_unset_sections(ExperimentConfig, to_dict(config) if as_dict is None else as_dict)
     defaults = engine_default_leaves(engine)
     out = [f"engine={engine}"]
     for path, value in leaves(resolved):
@@ -142,12 +151,13 @@ def plan_study(
             reason = "; ".join(str(i) for i in issues)
             skipped.append(SkippedExperiment(_as_written(data), reason, expanded.origin))
             continue
-        digest = config_hash(config)
+        as_dict = to_dict(config)
+        digest = config_dict_hash(as_dict)
         if digest in seen:
             notes.append(f"{expanded.origin} is identical to {seen[digest]}: it runs once")
             continue
         try:
-            overrides = experiment_overrides(config)
+            overrides = experiment_overrides(config, as_dict)
         except ConfigError as err:  # a free-form key Hydra's grammar cannot write
             skipped.append(SkippedExperiment(_as_written(data), str(err), expanded.origin))
             continue
