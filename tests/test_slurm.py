@@ -1,5 +1,6 @@
-"""Slurm through hydra-submitit-launcher: launcher presets, scheduler verdicts, and a real study on a
-single-node Slurm cluster started by ``tests/slurm/cluster.py``.
+"""Slurm through llem's launcher (``llem_slurm``, built on hydra-submitit-launcher's): presets,
+scheduler verdicts, and a real study and a real ``python -m llem -m`` sweep on a single-node Slurm
+cluster started by ``tests/slurm/cluster.py``.
 
 The cluster test (marked ``slurm``) needs the Slurm and munge programs and root. With
 ``LLEM_TEST_SLURM=1`` (CI, ``nox -s slurm``) it installs them when missing and fails rather than skips
@@ -12,6 +13,7 @@ import importlib.util
 import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import time
@@ -21,7 +23,8 @@ import pytest
 import yaml
 
 from llem.study import submitit_jobs
-from llem.study.execute import Execution, LaunchError, SchedulerReport, execute
+from llem.study.execute import Execution, LaunchError, execute
+from llem.study.submitit_jobs import UnfinishedJob, record_unfinished
 from tests.fakes.result import write_example_result
 
 SMALL = {
@@ -58,7 +61,7 @@ def compose_hydra(config_name: str, overrides: list[str]):
 def test_slurm_gpu_preset_composes(config_name):
     hydra = compose_hydra(config_name, ["hydra/launcher=slurm_gpu", "hydra.launcher.partition=a100"])
     launcher = hydra.launcher
-    assert launcher._target_.endswith("submitit_launcher.SlurmLauncher")
+    assert launcher._target_ == "hydra_plugins.llem_launcher.llem_launcher.LlemSlurmLauncher"
     assert launcher.gpus_per_node == 1 and launcher.partition == "a100" and launcher.timeout_min == 120
     assert launcher.additional_parameters == {"exclusive": True}
     assert launcher.setup is None  # the module load lines are commented examples
@@ -67,7 +70,7 @@ def test_slurm_gpu_preset_composes(config_name):
 @pytest.mark.parametrize("config_name", ["config", "study"])
 def test_slurm_array_preset_composes(config_name):
     hydra = compose_hydra(config_name, ["hydra/launcher=slurm_array", "hydra.launcher.array_parallelism=1"])
-    assert hydra.launcher._target_.endswith("SlurmLauncher") and hydra.launcher.array_parallelism == 1
+    assert hydra.launcher._target_.endswith("LlemSlurmLauncher") and hydra.launcher.array_parallelism == 1
     if config_name == "study":  # llem's sweeper: one run per submission unless max_batch_size=null
         assert hydra.sweeper._target_.endswith("LlemSweeper") and hydra.sweeper.max_batch_size == 1
 
@@ -145,17 +148,20 @@ def write_status(job_dir: Path, status: str) -> None:
 
 
 def test_scheduler_reason_recorded_for_jobs_without_a_verdict(tmp_path):
+    """What llem's launcher does with jobs Slurm stopped (record, return), and what the study makes of it."""
+    reasons = ["stopped by Slurm: TIMEOUT (TimeLimit); job 7_0", "stopped by Slurm: NODE_FAIL; job 7_1"]
+
     def launch(jobs, first_index):
         write_status(tmp_path / "0000_e0_c0", "running")  # killed mid-run; 0001 never started
-        return [
-            SchedulerReport("stopped by Slurm: TIMEOUT (TimeLimit); job 7_0"),
-            SchedulerReport("stopped by Slurm: NODE_FAIL"),
-        ]
+        unfinished = [UnfinishedJob(reason=reason, exit_reason="stopped by Slurm") for reason in reasons]
+        for job_dir, job in zip(["0000_e0_c0", "0001_e1_c0"], unfinished):
+            record_unfinished(tmp_path / job_dir, job)
+        return unfinished
 
     manifest = execute(launch, plan_of(2), tmp_path, [], Execution(), max_batch_size=None)
     runs = manifest.data["runs"]
     assert [r["status"] for r in runs] == ["failed", "failed"]
-    assert runs[0]["error"] == "stopped by Slurm: TIMEOUT (TimeLimit); job 7_0" and "NODE_FAIL" in runs[1]["error"]
+    assert [r["error"] for r in runs] == [f"JobKilled: {reason}" for reason in reasons]
     assert manifest.data["status"] == "completed"  # the study ran to its end; the runs say what failed
 
 
@@ -265,20 +271,25 @@ def first_running_job() -> str:
 def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
     """One array of three runs (one fails in llem), then a resume whose job Slurm cancels, then a
     resume that completes it; the completed runs are never run again."""
-    jsonl = tmp_path / "prompts.jsonl"
+    model = tmp_path / "model"  # llem-tiny with broken weights: it passes the pre-flight, then fails to load
+    shutil.copytree(tiny_model_path, model)
+    (model / "model.safetensors").write_bytes(b"not a safetensors file")
     study = tmp_path / "study.yaml"
-    experiments = [{"dtype": "float32"}, {"dataset": {"source": str(jsonl)}}, {"dtype": "bfloat16"}]
+    experiments = [{"dtype": "float32"}, {"model": str(model)}, {"dtype": "bfloat16"}]
     study.write_text(yaml.safe_dump({"name": "s", **SMALL, "experiments": experiments}))
     common = ["--cycles", "1", "--order", "sequential", "--no-gaps"]
 
-    # 1. the whole study as one Slurm array (order-free); the missing dataset fails inside llem
+    # 1. the whole study as one Slurm array (order-free); the broken model fails inside llem
     array = ["hydra/launcher=slurm_array", "hydra.sweeper.max_batch_size=null", "hydra.launcher.gpus_per_node=null"]
     proc = llem_run(str(study), *common, "--output", str(tmp_path / "out"), *array, cwd=tmp_path)
     assert proc.returncode == 1, proc.stdout + proc.stderr
     (folder,) = [p.parent for p in (tmp_path / "out").glob("*/manifest.json")]
     runs = manifest_of(folder)["runs"]
+    launcher = (folder / runs[0]["job_dir"] / ".hydra" / "hydra.yaml").read_text()
+    assert "_target_: hydra_plugins.llem_launcher.llem_launcher.LlemSlurmLauncher" in launcher
     assert [r["status"] for r in runs] == ["completed", "failed", "completed"]
-    assert "DatasetError" in runs[1]["error"] and str(jsonl) in runs[1]["error"]
+    own = json.loads((folder / runs[1]["job_dir"] / "status.json").read_text())  # the job's own verdict
+    assert runs[1]["error"] == f"{own['error_type']}: {own['message']}" and own["error_type"] != "JobKilled"
     tasks = [p.name for p in (folder / ".submitit").iterdir() if re.fullmatch(r"\d+_\d+", p.name)]
     assert len(tasks) == 3 and len({t.split("_")[0] for t in tasks}) == 1, f"one array of three tasks: {tasks}"
     stamps = {
@@ -288,7 +299,7 @@ def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
     assert "Study complete: 2/3 ran, 1 failed" in proc.stdout
 
     # 2. resume: only the failed run is submitted; Slurm cancels it while its job sets up
-    jsonl.write_text('{"prompt": "Hello there"}\n{"prompt": "Name three colours"}\n')
+    shutil.copytree(tiny_model_path, model, dirs_exist_ok=True)
     sleeping = ["hydra/launcher=slurm_gpu", "hydra.launcher.setup=['sleep 300']"]
     resumed = subprocess.Popen(
         [sys.executable, "-m", "llem.cli", "run", str(study), *common, "--resume-dir", str(folder), *sleeping],
@@ -303,8 +314,11 @@ def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
     assert resumed.returncode == 1, out
     runs = manifest_of(folder)["runs"]
     assert [r["status"] for r in runs] == ["completed", "failed", "completed"]
-    assert runs[1]["attempts"] == 2 and runs[1]["error"].startswith(f"stopped by Slurm: CANCELLED; job {job_id}; ***")
+    assert runs[1]["attempts"] == 2
+    assert runs[1]["error"].startswith(f"JobKilled: stopped by Slurm: CANCELLED; job {job_id}; ***"), runs[1]["error"]
     assert f"*** JOB {job_id} ON {slurm_cluster.host} CANCELLED AT" in runs[1]["error"]
+    killed = json.loads((folder / runs[1]["job_dir"] / "status.json").read_text())  # the job never started
+    assert killed["status"] == "failed" and killed["exit_reason"] == "stopped by Slurm"
     assert "Traceback" not in out
 
     # 3. resume again, one GPU-exclusive job (the preset as is): the study completes
@@ -321,3 +335,35 @@ def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
     assert [states[t] for t in tasks] == ["COMPLETED"] * 3 and states["999999"].startswith("ENDED (state unknown")
     submitted = sorted((folder / ".submitit").glob("*/*_submission.sh"))
     assert "#SBATCH --exclusive" in submitted[-1].read_text() and "--gpus-per-node=1" in submitted[-1].read_text()
+
+
+@pytest.mark.slurm
+def test_python_m_llem_sweep_on_slurm_goes_on_past_a_killed_job(slurm_cluster, tiny_model_path, tmp_path):
+    """Hydra's own sweeper with llem's launcher: one array of two runs, one at a time (``slurm_gpu``:
+    the node to each run); Slurm cancels the first while it sets up. The second still runs, the first
+    is recorded with Slurm's state and the slurmstepd line, and the sweep exits 1 with a summary."""
+    sweep = tmp_path / "sweep"
+    tiny = ["model=llem-tiny", "max_output_tokens=2", "dataset.n_prompts=2", "warmup.n_warmup=0", "energy_sampler=null"]
+    first_sleeps = "hydra.launcher.setup=['test $SLURM_ARRAY_TASK_ID != 0 || sleep 300']"
+    sweeping = subprocess.Popen(
+        [
+            sys.executable, "-m", "llem", "-m", "hydra/launcher=slurm_gpu", first_sleeps, *tiny,
+            "dtype=float32,bfloat16", f"hydra.sweep.dir={sweep}",
+        ],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    job_id = first_running_job()
+    assert job_id.endswith("_0"), job_id
+    subprocess.run(["scancel", job_id], check=True)
+    out, err = sweeping.communicate(timeout=300)
+
+    assert sweeping.returncode == 1 and "Traceback" not in out + err, out + err
+    killed = json.loads((sweep / "0" / "status.json").read_text())
+    assert killed["status"] == "failed" and killed["error_type"] == "JobKilled"
+    assert killed["message"].startswith(f"stopped by Slurm: CANCELLED; job {job_id}; ***"), killed["message"]
+    assert re.search(rf"\*\*\* JOB \d+ ON {slurm_cluster.host} CANCELLED AT \S+ \*\*\*", killed["message"])
+    assert json.loads((sweep / "1" / "status.json").read_text())["status"] == "completed"
+    assert (sweep / "1" / "result.json").exists()
+    assert "hydra_plugins.llem_launcher.llem_launcher.LlemSlurmLauncher" in (sweep / "multirun.yaml").read_text()
+    assert f"llem: job 0 failed: {killed['message']}" in err
+    assert err.strip().splitlines()[-1] == f"llem: sweep finished: 1/2 jobs completed, 1 killed; results in {sweep}"

@@ -75,5 +75,35 @@ def test_example_runs_with_the_basic_launcher(tiny_model_path, tmp_path, name, n
 
 @pytest.mark.parametrize("name", ["compile_sweep", "multi_engine", "mixed_study"])
 def test_example_runs_with_submitit_local(tiny_model_path, tmp_path, name):
-    manifest = run_example(name, tmp_path, "hydra/launcher=submitit_local")
+    manifest = run_example(name, tmp_path, "hydra/launcher=llem_submitit_local")
     assert any(r["status"] == "completed" for r in manifest["runs"])
+
+
+def test_free_form_keys_and_markup_reach_the_job_as_written(tiny_model_path, tmp_path):
+    """Keys Hydra's dict syntax cannot write as text ("0") or writes only escaped ("a b") reach the
+    job's config unchanged, and a name with markup is printed as written."""
+    study = tmp_path / "study.yaml"
+    study.write_text(
+        'name: "[bold]free-form"\n'
+        "model: llem-tiny\n"
+        'transformers: {max_memory: {"0": 20GiB, cpu: 4GiB}}\n'
+        'passthrough_kwargs: {"a b": 1}\n'
+        "experiments: [{}]\n"
+    )
+    out = tmp_path / "out"
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem.cli", "run", str(study), *TINY, "--runner", "inline", "--output", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=900,
+        env={**os.environ, "TORCHDYNAMO_DISABLE": "1"},
+        cwd=tmp_path,
+    )
+    assert "study [bold]free-form: 1 runs" in proc.stdout, proc.stdout + proc.stderr
+    (job,) = out.glob("*/0000_*")
+    record = json.loads((job / "experiment.json").read_text())
+    assert record["config"]["transformers"]["max_memory"] == {"0": "20GiB", "cpu": "4GiB"}
+    assert record["config"]["passthrough_kwargs"] == {"a b": 1}
+    assert job.name.split("_")[1] == record["config_hash"][:8]  # the job is the experiment planned
+    (run,) = json.loads((job.parent / "manifest.json").read_text())["runs"]
+    assert "unexpected keyword argument 'a b'" in run["error"]  # the key reached the model's constructor

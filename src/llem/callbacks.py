@@ -31,9 +31,10 @@ class SweepReport(Callback):
         failed = [(d, s) for d, s in statuses if s.get("status") != "completed"]
         for job_dir, status in failed:
             print(f"llem: job {job_dir.name} {status.get('status')}: {status.get('message', '')}", file=sys.stderr)
+        killed = sum(s.get("error_type") == "JobKilled" for _, s in failed)  # recorded by llem's launchers
         print(
-            f"llem: sweep finished: {len(statuses) - len(failed)}/{len(statuses)} jobs completed; "
-            f"results in {sweep_dir}",
+            f"llem: sweep finished: {len(statuses) - len(failed)}/{len(statuses)} jobs completed"
+            f"{f', {killed} killed' if killed else ''}; results in {sweep_dir}",
             file=sys.stderr,
         )
         if failed:

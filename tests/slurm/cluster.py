@@ -9,7 +9,7 @@ Every Slurm client (sbatch, squeue, submitit) must see ``SLURM_CONF``: use :attr
 
 As a script (needs root: munged runs as user munge, the daemons as root)::
 
-    python tests/slurm/cluster.py --install -- llem run study.yaml hydra/launcher=submitit_slurm
+    python tests/slurm/cluster.py --install -- llem run study.yaml hydra/launcher=slurm_gpu
     python tests/slurm/cluster.py            # start, print SLURM_CONF, wait for Ctrl-C
 """
 

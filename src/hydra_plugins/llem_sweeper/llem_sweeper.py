@@ -29,11 +29,9 @@ ConfigStore.instance().store(group="hydra/sweeper", name="llem", node=LlemSweepe
 
 
 class LlemSweeper(Sweeper):
-    """Runs the study's ordered runs; failed runs are recorded and the study goes on.
-
-    hydra-submitit-launcher's jobs are submitted and awaited by llem (``llem.study.submitit_jobs``),
-    so that a job Slurm kills is recorded with Slurm's reason and the study goes on past it.
-    """
+    """Runs the study's ordered runs through the configured launcher; failed runs are recorded and
+    the study goes on. llem's submitit launchers (``hydra_plugins.llem_launcher``) wait for every job
+    and record a job the scheduler kills in its ``status.json``, where the study reads it."""
 
     def __init__(self, plan_file: str, max_batch_size: Optional[int] = 1) -> None:
         self.plan_file = Path(plan_file)
@@ -49,7 +47,6 @@ class LlemSweeper(Sweeper):
 
     def sweep(self, arguments: list[str]) -> Any:
         from llem.results.io import read_json
-        from llem.study import submitit_jobs
         from llem.study.execute import Execution, execute
 
         plan = read_json(self.plan_file)
@@ -58,10 +55,7 @@ class LlemSweeper(Sweeper):
         returns: list[Any] = []
 
         def launch(jobs: list[list[str]], first_index: int) -> Any:
-            if submitit_jobs.is_submitit_launcher(self.launcher):  # waits for killed jobs too
-                batch = submitit_jobs.launch(self.launcher, jobs, first_index)
-            else:
-                batch = self.launcher.launch(jobs, initial_job_idx=first_index)
+            batch = self.launcher.launch(jobs, initial_job_idx=first_index)
             returns.extend(batch)
             return batch
 

@@ -1,31 +1,36 @@
-"""A batch of study runs through hydra-submitit-launcher, waiting for every job, killed ones included.
+"""Waiting for submitit jobs, killed ones included, for llem's launchers (``hydra_plugins.llem_launcher``).
 
-hydra-submitit-launcher 1.2.0's ``launch()`` ends with ``[j.results()[0] for j in jobs]``: the first
-job that Slurm kills (time limit, preemption, node failure, ``scancel``) raises there, and the jobs
-after it are not waited for. On a cluster without accounting ``sacct`` fails, submitit reads every
-state as ``UNKNOWN``, and a killed job, which never writes its result file, is waited for forever.
+hydra-submitit-launcher's ``launch()`` asks each job for its result in turn: the first job that Slurm
+kills (time limit, preemption, node failure, ``scancel``) raises there, and the jobs after it are not
+waited for. On a cluster without accounting ``sacct`` fails, submitit reads every state as
+``UNKNOWN``, and a killed job, which never writes its result file, is waited for forever.
 
-:func:`launch` submits exactly as that ``launch()`` does (same executor, same parameters, the launcher
-itself as the pickled job), then waits for each job's result file, asking ``squeue`` meanwhile for the
-state of jobs that are gone. A job that ends without a result comes back as a
-:class:`~llem.study.execute.SchedulerReport` carrying Slurm's state (``TIMEOUT``, ``CANCELLED``,
-``NODE_FAIL``...) and the ``slurmstepd`` line of its log.
+:func:`wait_for_all` waits for each job's result file instead, asking ``squeue`` meanwhile for the
+state of jobs that are gone. A job that ends without a result comes back as an :class:`UnfinishedJob`
+carrying Slurm's state (``TIMEOUT``, ``CANCELLED``, ``NODE_FAIL``...) and the ``slurmstepd`` line of
+its log; :func:`record_unfinished` writes that into the job's ``status.json``, where the study's
+manifest, the sweep report and ``llem summarize`` read it.
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
 import shutil
 import subprocess
 import time
 from collections.abc import Callable, Sequence
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from hydra.core.utils import JobReturn, JobStatus
+from hydra.errors import CompactHydraException
+
 from llem.errors import ConfigError
-from llem.study.execute import LaunchError, SchedulerReport
+from llem.results.io import read_json, write_json_atomic
+from llem.study.execute import LaunchError
+from llem.study.manifest import utc_now
 
 log = logging.getLogger("llem.study")
 
@@ -42,16 +47,47 @@ POLL_MIN_S, POLL_MAX_S = 2.0, 30.0
 KILL_LINE = re.compile(r"\*\*\* (?:JOB|STEP) .*\*\*\*")
 
 
-def is_submitit_launcher(launcher: Any) -> bool:
-    """Whether ``launcher`` is hydra-submitit-launcher's (``submitit_slurm``, ``submitit_local``, presets)."""
-    return type(launcher).__module__.startswith("hydra_plugins.hydra_submitit_launcher")
+class SubmissionError(LaunchError, CompactHydraException):
+    """The scheduler refused the jobs, or cannot be reached from here. A study records it and stops;
+    under ``python -m llem -m`` Hydra prints its message alone (a compact Hydra error), no traceback."""
+
+
+@dataclass
+class UnfinishedJob(JobReturn):
+    """A job that ended without returning: stopped by the scheduler, or failed outside llem's task.
+
+    Hydra's sweepers read each job's ``return_value`` and re-raise a failed job's exception, which
+    ends the sweep; this one's is None instead: the job's ``status.json`` records why it ended, and
+    the sweep goes on (its report counts the job and exits non-zero).
+    """
+
+    status: JobStatus = JobStatus.FAILED
+    # status.json's error_type: JobKilled (stopped from outside) or SubmititJobError (failed outside llem)
+    error_type: str = "JobKilled"
+    # status.json's exit_reason, e.g. "stopped by Slurm"
+    exit_reason: str = ""
+    # status.json's message, e.g. "stopped by Slurm: TIMEOUT (TimeLimit); job 7_0; *** JOB 8 ON n1 ... ***"
+    reason: str = ""
+
+    @property
+    def return_value(self) -> Any:
+        return None
+
+
+# hydra-submitit-launcher's own launchers -> llem's, which take the same fields and wait for every job
+LLEM_LAUNCHERS = {
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.SlurmLauncher": "llem_slurm",
+    "hydra_plugins.hydra_submitit_launcher.submitit_launcher.LocalLauncher": "llem_submitit_local",
+}
 
 
 def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> bool:
-    """Whether these Hydra options pick a Slurm launcher (``submitit_slurm`` or a preset built on it,
-    such as ``slurm_gpu``) for ``config_name`` (``study``: ``llem run``; ``config``: ``python -m llem``):
-    its jobs then run on other machines. Raises ConfigError when the options do not compose, or when
-    they pick Slurm and this machine cannot submit to it."""
+    """Whether these Hydra options pick a Slurm launcher (``llem_slurm`` or a preset built on it, such
+    as ``slurm_gpu``) for ``config_name`` (``study``: ``llem run``; ``config``: ``python -m llem``):
+    its jobs then run on other machines. Raises ConfigError when the options do not compose, when they
+    pick hydra-submitit-launcher's own ``submitit_slurm`` or ``submitit_local`` (whose sweep stops, with
+    a traceback, at the first job the scheduler kills), or when they pick Slurm and this machine
+    cannot submit to it."""
     chosen = [o.split("=", 1)[1] for o in hydra_options if o.lstrip("+").startswith("hydra/launcher=")]
     if not chosen:
         return False
@@ -66,7 +102,15 @@ def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> b
             cfg = compose(config_name, overrides=list(hydra_options), return_hydra_config=True)
     except HydraException as err:
         raise ConfigError(f"{' '.join(hydra_options)}: {err}") from err
-    if not str(cfg.hydra.launcher._target_).endswith(".SlurmLauncher"):
+    target = str(cfg.hydra.launcher._target_)
+    if target in LLEM_LAUNCHERS:
+        presets = ", or the presets slurm_gpu, slurm_array" if target.endswith("SlurmLauncher") else ""
+        raise ConfigError(
+            f"hydra/launcher={chosen[-1]} is hydra-submitit-launcher's own launcher, whose sweep stops at the "
+            f"first job the scheduler kills: choose hydra/launcher={LLEM_LAUNCHERS[target]} (the same fields, "
+            f"every job waited for{presets})"
+        )
+    if not target.endswith("SlurmLauncher"):
         return False
     missing = [name for name in ("sbatch", "srun", "squeue") if shutil.which(name) is None]
     if missing:
@@ -77,7 +121,8 @@ def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> b
         )
     try:
         probe = subprocess.run(["sinfo", "--noheader", "--summarize"], capture_output=True, text=True, timeout=30)
-        problem = probe.stderr.strip().splitlines()[-1] if probe.returncode else None
+        said = probe.stderr.strip().splitlines() or [f"sinfo exit code {probe.returncode}"]
+        problem = said[-1] if probe.returncode else None
     except subprocess.TimeoutExpired:
         problem = "sinfo did not answer within 30 s"
     if problem:
@@ -88,55 +133,16 @@ def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> b
     return True
 
 
-def launch(
-    launcher: Any,
-    job_overrides: Sequence[Sequence[str]],
-    initial_job_idx: int,
-    sleep: Callable[[float], None] = time.sleep,
-) -> list[Any]:
-    """Submit one job per override list and wait for all; per job, its ``JobReturn`` or a
-    :class:`SchedulerReport` saying why it ended without one."""
-    jobs = submit(launcher, job_overrides, initial_job_idx)
+def wait_for_all(jobs: Sequence[Any], sleep: Callable[[float], None] = time.sleep) -> list[JobReturn]:
+    """Wait for every job; per job, its ``JobReturn`` or an :class:`UnfinishedJob` saying why it
+    ended without one."""
     states = wait(jobs, sleep)
     return [collect(job, states.get(job.job_id)) for job in jobs]
 
 
-def submit(launcher: Any, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
-    """Submit as ``BaseSubmititLauncher.launch`` does (one array when there are several jobs)."""
-    import submitit
-    from hydra.core.singleton import Singleton
-    from hydra.core.utils import filter_overrides
-    from hydra_plugins.hydra_submitit_launcher.config import BaseQueueConf
-    from omegaconf import OmegaConf
-
-    kind = launcher._EXECUTOR
-    params = dict(launcher.params)
-    init = {"folder": params.pop("submitit_folder")}
-    if "max_num_timeout" in params:
-        init[f"{kind}_max_num_timeout"] = params.pop("max_num_timeout")
-    shared = set(OmegaConf.structured(BaseQueueConf).keys())
-    try:
-        executor = submitit.AutoExecutor(cluster=kind, **init)
-        executor.update_parameters(**{k if k in shared else f"{kind}_{k}": v for k, v in params.items()})
-    except RuntimeError as err:  # submitit: 'Could not detect "srun", are you indeed on a slurm cluster?'
-        raise LaunchError(f"cannot submit to Slurm from this machine: {err}") from err
-    sweep_dir = Path(str(launcher.config.hydra.sweep.dir))
-    sweep_dir.mkdir(parents=True, exist_ok=True)
-    if "mode" in launcher.config.hydra.sweep:
-        os.chmod(sweep_dir, mode=int(str(launcher.config.hydra.sweep.mode), 8))
-    arguments = []
-    for index, overrides in enumerate(job_overrides, start=initial_job_idx):
-        log.info("\t#%d : %s", index, " ".join(filter_overrides(overrides)))
-        arguments.append((list(overrides), "hydra.sweep.dir", index, f"job_id_for_{index}", Singleton.get_state()))
-    try:
-        return executor.map_array(launcher, *zip(*arguments))
-    except (OSError, submitit.core.utils.FailedJobError, submitit.core.utils.FailedSubmissionError) as err:
-        raise LaunchError(f"the {kind} scheduler refused the jobs: {_last_lines(str(err))}") from err
-
-
 def wait(jobs: Sequence[Any], sleep: Callable[[float], None] = time.sleep) -> dict[str, str]:
-    """Wait until every job has a result file or has ended without one; returns the final scheduler
-    state of the latter, by job id."""
+    """Wait until every job has a result file or has ended without one; returns the final Slurm state
+    of the Slurm jobs among the latter, by job id."""
     from submitit.slurm.slurm import SlurmJob
 
     pending = {job.job_id: job for job in jobs}
@@ -150,7 +156,6 @@ def wait(jobs: Sequence[Any], sleep: Callable[[float], None] = time.sleep) -> di
             if job.paths.result_pickle.exists() or now >= give_up.get(job_id, float("inf")):
                 del pending[job_id]
             elif not isinstance(job, SlurmJob) and job.done():  # submitit_local: the process has exited
-                states[job_id] = job.state
                 give_up[job_id] = now
         slurm_jobs = [job_id for job_id, job in pending.items() if isinstance(job, SlurmJob)]
         if slurm_jobs and now >= next_poll:
@@ -205,22 +210,48 @@ def _sacct_state(job_id: str) -> str:
     return state if state.split()[0] in ENDED else f"ENDED ({state})"
 
 
-def collect(job: Any, state: str | None) -> Any:
-    """The job's ``JobReturn``; a :class:`SchedulerReport` when it ended without returning."""
+def collect(job: Any, state: str | None) -> JobReturn:
+    """The job's ``JobReturn``; an :class:`UnfinishedJob` when it ended without returning."""
     from submitit.core.utils import FailedJobError, UncompletedJobError
 
     where = f"job {job.job_id}"
     if job.paths.result_pickle.exists():
         try:
             return job.results()[0]
-        except (FailedJobError, UncompletedJobError) as err:
-            return SchedulerReport(f"the job failed outside llem ({where}): {_last_lines(str(err), 1)}")
+        except (FailedJobError, UncompletedJobError) as err:  # e.g. llem not importable on the node
+            reason = f"the job failed outside llem ({where}): {last_lines(str(err), 1)}"
+            return UnfinishedJob(error_type="SubmititJobError", exit_reason="failed outside llem", reason=reason)
+    if type(job).__name__ != "SlurmJob":  # submitit_local: the job's process ended (killed?) without a result
+        reason = f"ended without a result (killed?); submitit local {where}"
+        return UnfinishedJob(exit_reason="ended without a result", reason=reason)
     kill = KILL_LINE.findall(job.stderr() or "")
     detail = f"; {kill[-1]}" if kill else ""
-    scheduler = "Slurm" if type(job).__name__ == "SlurmJob" else "submitit"
-    return SchedulerReport(f"stopped by {scheduler}: {state or 'state unknown'}; {where}{detail}")
+    reason = f"stopped by Slurm: {state or 'state unknown'}; {where}{detail}"
+    return UnfinishedJob(exit_reason="stopped by Slurm", reason=reason)
 
 
-def _last_lines(text: str, n: int = 3) -> str:
+def record_unfinished(job_dir: Path, job: UnfinishedJob) -> None:
+    """Write why ``job`` ended into ``job_dir/status.json``, unless the job wrote its own verdict
+    there or finished its measurement (``result.json``: the study takes that as it is)."""
+    status_file = job_dir / "status.json"
+    try:
+        status = read_json(status_file) if status_file.exists() else {}
+    except (OSError, ValueError) as err:
+        log.warning("%s unreadable (%s): rewritten with the scheduler's verdict", status_file, err)
+        status = {}
+    if status.get("status", "running") != "running" or (job_dir / "result.json").exists():
+        return
+    status.update(
+        status="failed",
+        finished_at=utc_now(),
+        error_type=job.error_type,
+        message=job.reason,
+        exit_reason=job.exit_reason,
+    )
+    write_json_atomic(status_file, status)
+
+
+def last_lines(text: str, n: int = 3) -> str:
+    """The last ``n`` non-empty lines of ``text`` (rulers dropped), joined by `` | ``."""
     lines = [line.strip() for line in text.strip().splitlines() if line.strip() and set(line.strip()) != {"-"}]
     return " | ".join(lines[-n:]) if lines else "no message"

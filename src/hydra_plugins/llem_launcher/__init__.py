@@ -1,0 +1,1 @@
+"""llem's Hydra launchers: hydra-submitit-launcher's, waiting for every job, killed ones included."""
