@@ -173,8 +173,10 @@ class NvmlSampler(EnergySampler):
         times, totals_w = self.poller.times_s, [sum(row) for row in self.poller.powers_w]
         stats = trace_stats(times, totals_w)
         label = "idle baseline of " + ", ".join(g.label for g in self.gpus)
-        aliased = unresolved_trace_warning(label, times, totals_w, POLL_HZ)
-        return IdlePower(stats.mean_w, stats.std_w, stats.samples, stats.span_s, [aliased] if aliased else [])
+        warnings = [w for w in [unresolved_trace_warning(label, times, totals_w, POLL_HZ)] if w]
+        if self.poller.error is not None:
+            warnings.append(f"{label}: power polling stopped early ({self.poller.error}); the gap is interpolated")
+        return IdlePower(stats.mean_w, stats.std_w, stats.samples, stats.span_s, warnings)
 
     def close(self) -> None:
         self.nvml.nvmlShutdown()
