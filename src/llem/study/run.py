@@ -65,8 +65,8 @@ def run_study(path: Path, options: RunOptions, console: Console) -> int:
         command = command_line(argv)
         write_text_atomic(folder / "hydra_command.txt", command + "\n")
         if options.verbose:
-            console.print(f"launching: {command}")
-        console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}")
+            console.print(f"launching: {command}", markup=False, highlight=False)
+        console.print(f"study {plan.name}: {len(plan.runs)} runs in {folder}", markup=False, highlight=False)
         return _run_in(folder, argv, console, locked=not (options.no_lock or slurm))
 
 
