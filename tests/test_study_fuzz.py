@@ -34,7 +34,7 @@ from llem.config.fields import field_types
 from llem.config.load import load_experiment, with_unset_sections
 from llem.config.schema import ExperimentConfig
 from llem.errors import LlemError
-from llem.study.encode import leaves
+from llem.study.encode import encode_mapping, leaves
 from llem.study.launch import RunOptions, build_plan
 from llem.study.report import print_plan
 from llem.study.spec import STUDY_KEYS
@@ -207,3 +207,43 @@ def test_mutated_examples(workdir, data):
 def test_random_base_files(workdir, study, base):
     (workdir / "fuzz-base.yaml").write_bytes(base)
     plan_or_llem_error(workdir / "study.yaml", dump({**study, "base": "fuzz-base.yaml"}))
+
+
+def applied(overrides: list[str]) -> dict:
+    """The mapping Hydra builds from ``++path=value`` overrides: each parsed by Hydra's own parser
+    and set at its dotted path, as ``OmegaConf.update`` does."""
+    from hydra.core.override_parser.overrides_parser import OverridesParser
+
+    root: dict = {}
+    for override in OverridesParser.create().parse_overrides(overrides):
+        *parents, leaf = override.key_or_group.split(".")
+        node = root
+        for part in parents:
+            node = node.setdefault(part, {})
+        value = override.value()
+        node[leaf] = {**node[leaf], **value} if isinstance(node.get(leaf), dict) and isinstance(value, dict) else value
+    return root
+
+
+free_form_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=6),
+    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3),
+    max_leaves=8,
+)
+
+
+@FUZZ
+@given(
+    mapping=st.dictionaries(
+        st.text(max_size=8) | st.sampled_from(["0", "1", "true", "a.b", "x y", " z"]), free_form_values
+    )
+)
+def test_free_form_mappings_round_trip_or_name_the_key(mapping):
+    """Any mapping is either written exactly (read back by Hydra's parser) or refused naming a key."""
+    try:
+        overrides = encode_mapping("passthrough_kwargs", mapping)
+    except LlemError as err:
+        assert "key" in str(err) and "Hydra's override grammar" in str(err)
+        return
+    assert all(o.startswith("++passthrough_kwargs") for o in overrides)
+    assert applied(overrides) == {"passthrough_kwargs": mapping}
