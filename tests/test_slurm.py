@@ -367,3 +367,29 @@ def test_python_m_llem_sweep_on_slurm_goes_on_past_a_killed_job(slurm_cluster, t
     assert "hydra_plugins.llem_launcher.llem_launcher.LlemSlurmLauncher" in (sweep / "multirun.yaml").read_text()
     assert f"llem: job 0 failed: {killed['message']}" in err
     assert err.strip().splitlines()[-1] == f"llem: sweep finished: 1/2 jobs completed, 1 killed; results in {sweep}"
+
+
+@pytest.mark.slurm
+def test_submission_sbatch_refuses_is_one_message_under_both_front_ends(slurm_cluster, tmp_path):
+    """A partition the cluster lacks: sbatch refuses. ``llem run`` records it and stops the study;
+    ``python -m llem -m`` prints the refusal as one message (no traceback) and exits 1."""
+    partition = ["hydra/launcher=slurm_gpu", "hydra.launcher.partition=nope"]
+    study = tmp_path / "study.yaml"
+    study.write_text(yaml.safe_dump({"name": "s", **SMALL, "sweep": {"dtype": ["float32", "bfloat16"]}}))
+    proc = llem_run(str(study), "--cycles", "1", "--output", str(tmp_path / "out"), *partition, cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stdout + proc.stderr, proc.stdout + proc.stderr
+    (folder,) = [p.parent for p in (tmp_path / "out").glob("*/manifest.json")]
+    manifest = manifest_of(folder)
+    assert manifest["status"] == "launch_failed"
+    assert [r["status"] for r in manifest["runs"]] == ["failed", "skipped"]
+    refused = "the slurm scheduler refused the jobs: sbatch: error: invalid partition"
+    assert manifest["runs"][0]["error"].startswith(refused)
+
+    sweep = tmp_path / "sweep"
+    proc = subprocess.run(
+        [sys.executable, "-m", "llem", "-m", *partition, "model=llem-tiny", f"hydra.sweep.dir={sweep}"],
+        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+    )  # fmt: skip
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert f"\n{refused}" in proc.stderr
+    assert not list(sweep.glob("*/status.json"))

@@ -96,9 +96,9 @@ def gpus() -> list[Probe]:
 
 
 def slurm() -> Probe:
-    """Whether jobs can be submitted to Slurm from here (``hydra/launcher=submitit_slurm``)."""
+    """Whether jobs can be submitted to Slurm from here (``hydra/launcher=llem_slurm``, ``slurm_gpu``...)."""
     if shutil.which("sbatch") is None:
-        return Probe("slurm", False, "sbatch not found: use hydra/launcher=basic or submitit_local")
+        return Probe("slurm", False, "sbatch not found: use hydra/launcher=basic or llem_submitit_local")
     probe = _run(["sinfo", "--noheader", "--summarize"])
     if probe is None or probe.returncode != 0:
         why = probe.stderr.strip().splitlines()[-1] if probe and probe.stderr.strip() else "no answer"

@@ -10,8 +10,9 @@ waited for forever. These launchers submit exactly as that one does, then wait f
 sweeper, Hydra's included, goes on past it. The sweep report then counts it and exits non-zero.
 
 Config names (group ``hydra/launcher``): ``llem_slurm`` and ``llem_submitit_local``, with the fields
-of hydra-submitit-launcher's ``submitit_slurm`` and ``submitit_local``; llem's own ``submitit_slurm``,
-``submitit_local``, ``slurm_gpu`` and ``slurm_array`` (``llem/conf/hydra/launcher/``) build on them.
+of hydra-submitit-launcher's ``submitit_slurm`` and ``submitit_local``; llem's presets ``slurm_gpu``
+and ``slurm_array`` (``llem/conf/hydra/launcher/``) build on ``llem_slurm``. hydra-submitit-launcher's
+own names are refused before a sweep starts (:func:`llem.study.submitit_jobs.selects_slurm`).
 
 Every Hydra app imports this module at start, so it imports nothing heavy at module level. No
 ``from __future__ import annotations``: Hydra executes plugin modules before registering them in
