@@ -209,6 +209,12 @@ def test_a_name_must_be_one_folder_name(tmp_path, name, match):
     refused(write(tmp_path, f"name: {name}\n" + ONE), f"name: .*{match}")
 
 
+@pytest.mark.parametrize("name", ["a\x00b", "a\nb", "a/b", "/abs", ".", "", ["a"], {"a": 1}])
+def test_a_name_given_as_data_must_be_one_folder_name(name):
+    with pytest.raises(ConfigError, match="name: "):
+        parse_study({"name": name, "experiments": [{}]})
+
+
 def test_a_safe_name_is_kept(tmp_path):
     assert plan_of(write(tmp_path, "name: my-study_2.v1\n" + ONE)).name == "my-study_2.v1"
 
@@ -375,6 +381,7 @@ CLI_CASES = {
     "engine shape": (b"engine: {a: 1}\nexperiments: [{}]\n", [], "engine: expected an engine name"),
     "name": (b"name: ../x\nexperiments: [{}]\n", [], "name: '../x' contains a path separator"),
     "cycles flag": (ONE.encode(), ["--cycles", "0"], "--cycles: must be at least 1, got 0"),
+    "negative cycles flag": (ONE.encode(), ["--cycles", "-1"], "--cycles: must be at least 1, got -1"),
     "size limit": (b"study_execution: {n_cycles: 1000000}\nexperiments: [{}]\n", [], "above the limit of 100,000"),
     "all invalid": (b"study_execution: {experiment_order: latin_square}\nexperiments: [{dtype: x}]\n", [], "invalid"),
 }
