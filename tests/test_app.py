@@ -3,8 +3,11 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 SMALL = ["model=llem-tiny", "dataset.n_prompts=4", "max_output_tokens=8", "profile=quick", "energy_sampler=null"]
@@ -71,14 +74,82 @@ def test_failed_job_is_recorded_and_the_sweep_goes_on(tiny_model_path, tmp_path)
     assert "Traceback" not in proc.stderr
     first, second = (read(sweep_dir / str(i) / "status.json") for i in (0, 1))
     assert first["status"] == "completed" and (sweep_dir / "0" / "result.json").exists()
-    assert second["status"] == "failed" and second["error_type"] == "DatasetError"
+    assert second["status"] == "failed" and second["error_type"] == "PreflightError"
     assert str(missing) in second["message"]
     assert "1/2 jobs completed" in proc.stderr
 
 
-def test_unexpected_error_in_single_run_exits_1_with_one_line(tiny_model_path, tmp_path):
+def test_unexpected_error_in_single_run_exits_1_and_keeps_the_traceback(tiny_model_path, tmp_path):
+    model = tmp_path / "model"
+    model.mkdir()
+    (model / "config.json").write_text('{"model_type": "no-such-architecture"}')  # found only when loading
+    run_dir = tmp_path / "run"
+    proc = llem(*SMALL, f"model={model}", f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    assert proc.returncode == 1
+    assert proc.stderr.splitlines()[-1] == f"[llem] the traceback is in {run_dir / 'status.json'}"
+    status = read(run_dir / "status.json")
+    assert status["status"] == "failed" and "Traceback" in status["traceback"]
+
+
+def test_a_setting_this_machine_cannot_run_stops_before_hydra_writes_anything(tiny_model_path, tmp_path):
     run_dir = tmp_path / "run"
     proc = llem(*SMALL, "model=/nonexistent/model/folder", f"hydra.run.dir={run_dir}", cwd=tmp_path)
-    assert proc.returncode == 1
-    assert "/nonexistent/model/folder" in proc.stderr and "Traceback" not in proc.stderr
-    assert read(run_dir / "status.json")["status"] == "failed"
+    assert proc.returncode == 2
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("llem: ") and "/nonexistent/model/folder" in line
+    assert not run_dir.exists()
+
+
+def start_llem(*args: str, cwd: Path) -> subprocess.Popen:
+    """``python -m llem`` in its own session, with Ctrl-C delivered as it is from a terminal (a child of
+    a background shell job would otherwise inherit SIGINT ignored)."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "llem", *args],
+        cwd=cwd,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        start_new_session=True,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+
+
+def wait_for(predicate, proc: subprocess.Popen, limit_s: float = 600) -> None:
+    """Poll until ``predicate()`` holds; the process must still be running then."""
+    deadline = time.monotonic() + limit_s
+    while not predicate():
+        assert proc.poll() is None, proc.communicate()
+        assert time.monotonic() < deadline, "the run never got there"
+        time.sleep(0.2)
+
+
+def test_ctrl_c_during_a_sweep_is_one_line_and_keeps_finished_jobs(tiny_model_path, tmp_path):
+    sweep_dir = tmp_path / "sweep"
+    proc = start_llem(*SMALL, "random_seed=1,2,3,4,5,6", f"hydra.sweep.dir={sweep_dir}", "-m", cwd=tmp_path)
+    wait_for(lambda: (sweep_dir / "0" / "result.json").exists() and (sweep_dir / "1" / "status.json").exists(), proc)
+    kept = (sweep_dir / "0" / "result.json").read_text()
+    os.killpg(proc.pid, signal.SIGINT)  # what a terminal's Ctrl-C sends: the whole foreground group
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("llem:")] == [
+        "llem: interrupted (Ctrl-C); results already written are kept"
+    ]
+    assert (sweep_dir / "0" / "result.json").read_text() == kept
+    assert read(sweep_dir / "0" / "status.json")["status"] == "completed"
+    statuses = [read(p)["status"] for p in sorted(sweep_dir.glob("*/status.json"))]
+    assert "running" not in statuses and statuses[-1] == "interrupted"
+
+
+def test_ctrl_c_during_a_single_run_is_one_line(tiny_model_path, tmp_path):
+    run_dir = tmp_path / "run"
+    proc = start_llem(*SMALL, f"hydra.run.dir={run_dir}", cwd=tmp_path)
+    wait_for(lambda: "worker" in (read(run_dir / "status.json") if (run_dir / "status.json").exists() else {}), proc)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode == 130, stderr
+    assert "Traceback" not in stderr
+    assert [line for line in stderr.splitlines() if line.startswith("llem:")] == [
+        "llem: interrupted (Ctrl-C); results already written are kept"
+    ]
+    assert read(run_dir / "status.json")["status"] == "interrupted"

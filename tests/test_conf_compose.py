@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 
@@ -145,7 +146,7 @@ def test_precheck_catches_typos(argv, expected):
 
 def test_precheck_accepts_valid_lines():
     assert precheck_cli(["engine=vllm", "vllm.engine.block_size=8,16", "-m", "hydra/launcher=basic"]) is None
-    assert precheck_cli(["decoder=null", "dataset.n_prompts=range(1,4)", "passthrough_kwargs.foo=1"]) is None
+    assert precheck_cli(["decoder=null", "dataset.n_prompts=range(1,4)", "passthrough_kwargs.foo=1", "-m"]) is None
 
 
 def run_llem(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -158,12 +159,17 @@ def test_cli_typo_exits_2_without_traceback(tmp_path):
     assert "did you mean batch_size" in proc.stderr and "Traceback" not in proc.stderr
 
 
-def test_cross_field_error_exits_2_and_records_status(tmp_path):
+def test_cross_field_error_exits_2_before_anything_is_written(tmp_path):
     proc = run_llem("engine=tensorrt", "dtype=float32", f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
     assert proc.returncode == 2, proc.stderr
-    assert "tensorrt does not run float32" in proc.stderr and "Traceback" not in proc.stderr
-    status = (tmp_path / "run" / "status.json").read_text()
-    assert '"failed"' in status and "ConfigError" in status
+    assert proc.stderr.splitlines() == ["llem: dtype: tensorrt does not run float32; use one of bfloat16, float16"]
+    assert not (tmp_path / "run").exists()
+
+
+def test_cfg_job_runs_llem_rules(tmp_path):
+    proc = run_llem("--cfg", "job", "decoder.top_p=5", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stdout == ""
+    assert proc.stderr.splitlines() == ["llem: decoder.top_p: must be between 0.0 and 1.0, got 5.0"]
 
 
 def test_cfg_job_works_from_any_directory(tmp_path):
@@ -171,3 +177,53 @@ def test_cfg_job_works_from_any_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "engine: vllm" in proc.stdout and "block_size" in proc.stdout
     assert not (tmp_path / "outputs").exists()
+
+
+def cuda_visible() -> bool:
+    return os.path.exists("/proc/driver/nvidia/version") and os.environ.get("CUDA_VISIBLE_DEVICES") not in ("", "-1")
+
+
+# One example of each class of bad command line, and the start of the one line llem prints for it.
+BAD_COMMAND_LINES = [
+    (["vllm.engine.block_size=16"], "vllm.engine.block_size: the vllm section is used with engine=vllm; add engine"),
+    (["engine=tensorrt", "transformers.batch_size=2"], "transformers.batch_size: the transformers section is used"),
+    (["engine=null"], "engine=null: engine cannot be left out"),
+    (["dataset=null"], "dataset=null: dataset cannot be left out"),
+    (["~engine"], "~engine: engine cannot be left out"),
+    (["~model"], "~model: llem's fields cannot be removed"),
+    (["~=1"], "~=1: no key before '='"),
+    (["decoder.temperature=glob(*)"], "decoder.temperature=glob(*): glob() selects options of a config group"),
+    (["decoder.temperature=interval(0,1)"], "decoder.temperature=interval(0,1): interval() is sampled"),
+    (["dataset.n_prompts=range(1,100000000)", "-m"], "the sweep has 99,999,999 jobs"),
+    (["decoder.temperature=range(0,inf)", "-m"], "decoder.temperature=range(0,inf): start, stop and step must be"),
+    (["dtype=float16,bfloat16"], "dtype=float16,bfloat16: several values make a sweep: add -m"),
+    (["decoder.temperature=inf"], "decoder.temperature: must be a finite number, got inf"),
+    (["decoder.top_p=nan"], "decoder.top_p: must be a finite number, got nan"),
+    (["engine=vllm", "vllm.engine.gpu_memory_utilization=-inf"], "vllm.engine.gpu_memory_utilization: must be a fini"),
+    (["runner.experiment_timeout_seconds=inf"], "runner.experiment_timeout_seconds: must be a finite number"),
+    (["transformers.max_memory={0:nan}"], "transformers.max_memory.0: must be a finite number, got nan"),
+    (["decoder.min_new_tokens=50", "max_output_tokens=8"], "decoder.min_new_tokens: 50 is above max_output_tokens"),
+    (["dataset=jsonl"], "dataset=jsonl: set dataset.source=... as well"),
+    (["study_run.position=3"], "study_run.position=3: study_run is filled by `llem run`"),
+    (["+model=x"], "Could not append to config. An item is already at 'model'"),
+    (["model=${nope}"], "model: Interpolation key 'nope' not found"),
+    (["hydra.run.dir={file}/run"], "hydra.run.dir={file}/run: {file} is a file, not a folder"),
+    (["output_dir={file}/run"], "output_dir={file}/run: {file} is a file, not a folder"),
+    (["dtype=float32,bfloat16", "hydra.sweep.dir={file}/s", "-m"], "hydra.sweep.dir={file}/s: {file} is a file"),
+    (["--cfg", "job", "warmup.cv_threshold=nan"], "warmup.cv_threshold: must be a finite number, got nan"),
+]
+if not cuda_visible():
+    BAD_COMMAND_LINES.append((["transformers.device_map=cuda"], "transformers.device_map=cuda: no CUDA GPU is visible"))
+
+
+@pytest.mark.parametrize(("argv", "expected"), BAD_COMMAND_LINES, ids=[" ".join(a) for a, _ in BAD_COMMAND_LINES])
+def test_each_bad_command_line_is_one_llem_line_and_exit_2(tmp_path, argv, expected):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("")
+    argv = [a.replace("{file}", str(blocker)) for a in argv]
+    proc = run_llem("model=llem-tiny", *argv, cwd=tmp_path)
+    assert proc.returncode == 2, proc.stderr
+    assert "Traceback" not in proc.stderr and proc.stdout == ""
+    (line,) = proc.stderr.splitlines()
+    assert line.startswith("llem: " + expected.replace("{file}", str(blocker))), line
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file"]  # nothing was written

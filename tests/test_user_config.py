@@ -77,6 +77,8 @@ def test_environment_overrides_the_file_and_says_so(config_file, monkeypatch):
         ("outputs:\n  results_dir: x\n", "outputs: unknown key 'outputs' in UserConfig (did you mean output?)"),
         ("- a list\n", "must be a mapping"),
         ("measurement: [unclosed\n", "cannot read the user config"),
+        ("measurement:\n  datacenter_pue: .nan\n", "measurement.datacenter_pue: must be a finite number, got nan"),
+        ("execution:\n  cycle_gap_seconds: .inf\n", "execution.cycle_gap_seconds: must be a finite number, got inf"),
     ],
 )
 def test_an_invalid_file_names_the_key_and_the_file(config_file, text, expected):

@@ -19,16 +19,16 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig, OmegaConf
 
-from llem.config.load import build, config_hash, load_experiment, to_dict
-from llem.config.overrides import override_args, precheck_cli
-from llem.config.schema import RunnerConfig
+from llem.config.command_line import check_command_line, job_of
+from llem.config.load import config_hash, to_dict
+from llem.config.overrides import MULTIRUN_FLAGS, override_args
 from llem.config.store import register_configs
 from llem.engines import gpu_count
 from llem.errors import JobFailed, LlemError
 from llem.preflight import check_job
 from llem.results.headline import headline
 from llem.results.io import write_json_atomic
-from llem.runners import check_settings, choose_runner, measure_job
+from llem.runners import choose_runner, measure_job
 from llem.runners.isolation import check_devices
 from llem.study.submitit_jobs import selects_slurm
 from llem.user_config import load_user_config, results_dir
@@ -42,16 +42,6 @@ OmegaConf.register_new_resolver("llem_results_dir", lambda: str(results_dir()), 
 
 def utc_now() -> str:
     return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
-
-
-def _decoder_keys_set_on_command_line(task_overrides: list[str]) -> set[str]:
-    """Decoder fields the user overrode explicitly (they win over a decoder preset)."""
-    keys = set()
-    for item in task_overrides:
-        key = item.split("=", 1)[0].lstrip("+~")
-        if key.startswith("decoder."):
-            keys.add(key.split(".", 1)[1])
-    return keys
 
 
 class JobStatus:
@@ -71,16 +61,20 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     hc = HydraConfig.get()
     output_dir = Path(cfg.get("output_dir") or hc.runtime.output_dir)
     status = JobStatus(output_dir)
-    status.write(pid=os.getpid())
     try:
-        data = OmegaConf.to_container(cfg, resolve=True, enum_to_str=True)
-        study_run = data.pop("study_run", None)  # a study job's place in its study
-        settings = build(RunnerConfig, data.pop("runner"))
-        check_settings(settings)
-        if study_run:
+        status.write(pid=os.getpid())
+    except OSError as err:  # nothing can be recorded in a folder that cannot be written
+        message = f"{output_dir}: cannot write the job's files there ({err.strerror or err})"
+        if hc.mode == RunMode.MULTIRUN:
+            log.error(message)
+            return None
+        print(f"llem: {message}", file=sys.stderr)
+        sys.exit(2)
+    try:
+        job = job_of(cfg, list(hc.overrides.task))
+        experiment, settings, study_run = job.experiment, job.settings, job.study_run
+        if study_run:  # a study job's place in its study
             status.write(study_run=study_run)
-        explicit = _decoder_keys_set_on_command_line(list(hc.overrides.task))
-        experiment = load_experiment(data, explicit_decoder_keys=explicit or None)
         runner = choose_runner(experiment.engine.value, settings.kind)
         status.write(runner=runner.describe())
         check_job(experiment, runner.kind, in_study=bool(study_run))  # found now, not after the model loads
@@ -159,21 +153,38 @@ def task(cfg: DictConfig) -> dict[str, Any] | None:
 
 
 def main() -> None:
-    """``python -m llem``: check the command line's overrides, then hand over to Hydra."""
+    """``python -m llem``: check the command line, then hand over to Hydra; Ctrl-C ends it with one line."""
+    argv = sys.argv[1:]
     try:
         load_user_config()  # a broken user config: one clear message before Hydra starts
-    except LlemError as err:
-        print(f"llem: {err}", file=sys.stderr)
-        sys.exit(err.exit_code)
-    problem = precheck_cli(sys.argv[1:])
-    if problem:
-        print(f"llem: {problem}", file=sys.stderr)
-        sys.exit(2)
-    if {"-m", "--multirun"} & set(sys.argv[1:]):
-        hydra_options = [o for o in override_args(sys.argv[1:]) if o.lstrip("+~").startswith("hydra")]
-        try:
+        job = check_command_line(argv)
+        if job is not None:  # a single run: what would stop it here, before Hydra writes anything
+            check_job(job.experiment, choose_runner(job.experiment.engine.value, job.settings.kind).kind)
+        if MULTIRUN_FLAGS & set(argv):
+            hydra_options = [o for o in override_args(argv) if o.lstrip("+~").startswith("hydra")]
             selects_slurm(hydra_options, config_name="config")  # Slurm asked for but unreachable: say so
-        except LlemError as err:
-            print(f"llem: {err}", file=sys.stderr)
-            sys.exit(err.exit_code)
-    task()
+    except LlemError as err:
+        print_error(err)
+        sys.exit(err.exit_code)
+    except KeyboardInterrupt:
+        interrupted()
+    try:
+        task()
+    except KeyboardInterrupt:
+        interrupted()
+
+
+def print_error(err: LlemError) -> None:
+    """One ``llem:`` line per problem (a list of configuration issues loses its heading)."""
+    lines = [line.strip().removeprefix("- ") for line in str(err).splitlines() if line.strip()]
+    if len(lines) > 1 and lines[0].startswith("invalid configuration"):
+        lines = lines[1:]
+    for line in lines:
+        print(f"llem: {line}", file=sys.stderr)
+
+
+def interrupted() -> None:
+    """Ctrl-C: one line and exit code 130; files already written stay (an interrupted job's
+    ``status.json`` says so)."""
+    print("llem: interrupted (Ctrl-C); results already written are kept", file=sys.stderr)
+    sys.exit(130)
