@@ -49,6 +49,18 @@ def test_info_plugins_lists_the_launchers(tmp_path):
     assert "hydra_plugins.llem_launcher.llem_launcher" in proc.stdout  # imported at start: keep it light
 
 
+def test_plugin_module_is_import_light(tmp_path):
+    """Every Hydra app imports it at start: nothing of submitit, llem or the engines comes with it."""
+    code = (
+        "import sys; import hydra.core.utils; before = set(sys.modules); "
+        "import hydra_plugins.llem_launcher.llem_launcher; "
+        "print(' '.join(sorted({m.split('.')[0] for m in set(sys.modules) - before})))"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0, proc.stderr
+    assert set(proc.stdout.split()) == {"hydra_plugins"}, proc.stdout
+
+
 @pytest.mark.parametrize("config_name", ["config", "study"])
 @pytest.mark.parametrize(
     ("launcher", "target", "fields"),

@@ -29,9 +29,11 @@ from typing import Any
 from hydra.core.config_store import ConfigStore
 from hydra.core.singleton import Singleton
 from hydra.core.utils import JobReturn, filter_overrides
+from hydra.errors import HydraException
 from hydra_plugins.hydra_submitit_launcher import config as submitit_config
 from hydra_plugins.hydra_submitit_launcher import submitit_launcher
 from omegaconf import OmegaConf, open_dict
+from omegaconf.errors import OmegaConfBaseException
 
 log = logging.getLogger("llem.study")
 
@@ -67,9 +69,14 @@ class WaitsForEveryJob:
         for num, (overrides, job, returned) in enumerate(zip(job_overrides, jobs, returns), start=initial_job_idx):
             if isinstance(returned, submitit_jobs.UnfinishedJob):
                 returned.overrides = list(overrides)
-                returned.working_dir = str(self._job_dir(overrides, num, job.job_id))
                 log.warning("job #%d: %s", num, returned.reason)
-                submitit_jobs.record_unfinished(Path(returned.working_dir), returned)
+                try:
+                    job_dir = self._job_dir(overrides, num, job.job_id)
+                    submitit_jobs.record_unfinished(job_dir, returned)
+                except (HydraException, OmegaConfBaseException, OSError) as err:
+                    log.warning("job #%d: its status.json could not say so (%s)", num, err)
+                    continue
+                returned.working_dir = str(job_dir)
         return returns
 
     def _submit(self, job_overrides: Sequence[Sequence[str]], initial_job_idx: int) -> list[Any]:
