@@ -124,8 +124,8 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         reading = sampler.end_window() if sampler is not None else None
         inference_end = utc_now()
         phases.inference = inference_time_s
-        host_load, host_warnings = host.finish()
         window_end_s = time.time()
+        host_load, host_warnings = host.finish()
         window_start_s = reading.start_unix_s if reading else window_end_s - inference_time_s
         telemetry_record, telemetry_warnings = telemetry.finish(
             window_start_s, reading.end_unix_s if reading else window_end_s, output_dir, cfg.gpu_telemetry
