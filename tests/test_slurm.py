@@ -14,6 +14,7 @@ import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import time
@@ -249,7 +250,7 @@ def slurm_cluster():
 
 def llem_run(*args: str, cwd: Path) -> subprocess.CompletedProcess:
     return subprocess.run(
-        [sys.executable, "-m", "llem.cli", "run", *args], cwd=cwd, capture_output=True, text=True, timeout=300
+        [sys.executable, "-m", "llem.cli", "run", *args], cwd=cwd, capture_output=True, text=True, timeout=600
     )
 
 
@@ -257,14 +258,16 @@ def manifest_of(folder: Path) -> dict:
     return json.loads((folder / "manifest.json").read_text())
 
 
-def first_running_job() -> str:
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
+def first_running_job(submitter: subprocess.Popen) -> str:
+    """The id of the first job Slurm runs for ``submitter`` (a busy machine may take minutes to get there)."""
+    deadline = time.monotonic() + 600  # a guard against a hang, not a speed requirement
+    while time.monotonic() < deadline and submitter.poll() is None:
         out = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split()
         if "RUNNING" in out:
             return out[out.index("RUNNING") - 1]
         time.sleep(0.2)
-    raise AssertionError("no Slurm job started within 60 s")
+    output = "".join(filter(None, submitter.communicate(timeout=60))) if submitter.poll() is not None else "(running)"
+    raise AssertionError(f"no Slurm job started; the submitting process: {output}")
 
 
 @pytest.mark.slurm
@@ -308,9 +311,9 @@ def test_study_on_slurm(slurm_cluster, tiny_model_path, tmp_path):
         stderr=subprocess.STDOUT,
         text=True,
     )
-    job_id = first_running_job()
+    job_id = first_running_job(resumed)
     subprocess.run(["scancel", job_id], check=True)
-    out, _ = resumed.communicate(timeout=120)
+    out, _ = resumed.communicate(timeout=600)
     assert resumed.returncode == 1, out
     runs = manifest_of(folder)["runs"]
     assert [r["status"] for r in runs] == ["completed", "failed", "completed"]
@@ -352,10 +355,10 @@ def test_python_m_llem_sweep_on_slurm_goes_on_past_a_killed_job(slurm_cluster, t
         ],
         cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
     )  # fmt: skip
-    job_id = first_running_job()
+    job_id = first_running_job(sweeping)
     assert job_id.endswith("_0"), job_id
     subprocess.run(["scancel", job_id], check=True)
-    out, err = sweeping.communicate(timeout=300)
+    out, err = sweeping.communicate(timeout=600)
 
     assert sweeping.returncode == 1 and "Traceback" not in out + err, out + err
     killed = json.loads((sweep / "0" / "status.json").read_text())
@@ -388,8 +391,30 @@ def test_submission_sbatch_refuses_is_one_message_under_both_front_ends(slurm_cl
     sweep = tmp_path / "sweep"
     proc = subprocess.run(
         [sys.executable, "-m", "llem", "-m", *partition, "model=llem-tiny", f"hydra.sweep.dir={sweep}"],
-        cwd=tmp_path, capture_output=True, text=True, timeout=300,
+        cwd=tmp_path, capture_output=True, text=True, timeout=600,
     )  # fmt: skip
     assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
     assert f"\n{refused}" in proc.stderr
     assert not list(sweep.glob("*/status.json"))
+
+
+@pytest.mark.slurm
+def test_ctrl_c_while_waiting_names_the_slurm_jobs_left_running(slurm_cluster, tmp_path):
+    """Slurm jobs outlive the submitting process: Ctrl-C says which, and how to stop them."""
+    sweeping = subprocess.Popen(
+        [
+            sys.executable, "-m", "llem", "-m", "hydra/launcher=slurm_gpu", "hydra.launcher.setup=['sleep 300']",
+            "model=llem-tiny", f"hydra.sweep.dir={tmp_path / 'sweep'}",
+        ],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+    job_id = first_running_job(sweeping)
+    sweeping.send_signal(signal.SIGINT)
+    out, err = sweeping.communicate(timeout=600)
+    try:
+        assert sweeping.returncode != 0 and "Traceback" not in out + err, out + err
+        assert f"Slurm jobs {job_id} keep running; `scancel {job_id}` stops them" in out, out  # Hydra's log
+        running = subprocess.run(["squeue", "-h", "-o", "%i %T"], capture_output=True, text=True).stdout.split()
+        assert running == [job_id, "RUNNING"]
+    finally:
+        subprocess.run(["scancel", job_id], check=True)

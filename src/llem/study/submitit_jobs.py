@@ -136,7 +136,13 @@ def selects_slurm(hydra_options: Sequence[str], config_name: str = "study") -> b
 def wait_for_all(jobs: Sequence[Any], sleep: Callable[[float], None] = time.sleep) -> list[JobReturn]:
     """Wait for every job; per job, its ``JobReturn`` or an :class:`UnfinishedJob` saying why it
     ended without one."""
-    states = wait(jobs, sleep)
+    try:
+        states = wait(jobs, sleep)
+    except KeyboardInterrupt:  # Slurm jobs outlive the submitting process: say how to stop them
+        left = [job.job_id for job in jobs if type(job).__name__ == "SlurmJob" and not job.paths.result_pickle.exists()]
+        if left:
+            log.warning("Slurm jobs %s keep running; `scancel %s` stops them", ", ".join(left), " ".join(left))
+        raise
     return [collect(job, states.get(job.job_id)) for job in jobs]
 
 
