@@ -24,7 +24,7 @@ from llem.config.load import (
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
 from llem.preflight import config_problems
-from llem.study.encode import encode_overrides, leaves
+from llem.study.encode import FREE_FORM_FIELDS, encode_overrides, leaves
 from llem.study.expand import count_experiments, expand_study, route
 from llem.study.limits import check_run_count, run_limit
 from llem.study.order import Run, latin_square_warning, plan_runs
@@ -88,9 +88,9 @@ class StudyPlan:
 
 
 @functools.cache
-def engine_default_leaves(engine: str) -> dict[str, Any]:
-    """Every leaf of the config an experiment with only ``engine`` set resolves to, as Hydra holds it."""
-    return dict(leaves(with_unset_sections(load_experiment({"engine": engine}))))
+def engine_defaults(engine: str) -> dict[str, Any]:
+    """The config an experiment with only ``engine`` set resolves to, as Hydra holds it (read only)."""
+    return with_unset_sections(load_experiment({"engine": engine}))
 
 
 def experiment_overrides(config: ExperimentConfig, as_dict: dict[str, Any] | None = None) -> list[str]:
@@ -99,15 +99,33 @@ def experiment_overrides(config: ExperimentConfig, as_dict: dict[str, Any] | Non
     the job does not re-apply the preset over them). ``as_dict``: ``to_dict(config)``, when known."""
     engine = config.engine.value
     resolved = fill_unset_sections(ExperimentConfig, to_dict(config) if as_dict is None else as_dict)
-    defaults = engine_default_leaves(engine)
+    changed: list[tuple[str, Any]] = []
+    _differences(resolved, engine_defaults(engine), "", config.decoder.preset is not None, changed)
     out = [f"engine={engine}"]
-    for path, value in leaves(resolved):
-        if path == "engine":
-            continue
-        keep_decoder = config.decoder.preset is not None and path.startswith("decoder.")
-        if keep_decoder or path not in defaults or defaults[path] != value:
-            out += encode_overrides(path, value)
+    for path, value in changed:
+        out += encode_overrides(path, value)
     return out
+
+
+_ABSENT = object()
+
+
+def _differences(
+    resolved: dict[str, Any], defaults: Any, prefix: str, keep_decoder: bool, out: list[tuple[str, Any]]
+) -> None:
+    """Append ``(dotted path, value)`` for each leaf of ``resolved`` that differs from ``defaults``.
+    Whole sections equal to their default are skipped in one comparison; free-form mappings are leaves.
+    ``keep_decoder``: every decoder leaf counts as different."""
+    for key, value in resolved.items():
+        path = prefix + key
+        default = defaults.get(key, _ABSENT) if type(defaults) is dict else _ABSENT
+        keep = keep_decoder and (path == "decoder" or path.startswith("decoder."))
+        if not keep and (value is default or value == default):
+            continue
+        if type(value) is dict and value and path not in FREE_FORM_FIELDS:
+            _differences(value, default, path + ".", keep_decoder, out)
+        else:
+            out.append((path, value))
 
 
 def _as_written(data: dict[str, Any]) -> list[str]:
