@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import shlex
 import shutil
 import signal
 import subprocess
@@ -51,6 +52,8 @@ def test_resume_runs_failed_runs_again_and_says_how_many(tiny_model_path, tmp_pa
     assert [r["status"] for r in manifest_of(folder)["runs"]] == ["failed", "completed"]
     kept = result_stamps(folder)
     shutil.copytree(tiny_model_path, model, dirs_exist_ok=True)  # the user fixes the cause
+    original = study.read_text()
+    study.write_text(original + "# the model is fixed\n")  # same design, another text
 
     resumed = llem("run", str(study), "--resume", "--output", str(out), cwd=tmp_path)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
@@ -60,6 +63,9 @@ def test_resume_runs_failed_runs_again_and_says_how_many(tiny_model_path, tmp_pa
     assert all(result_stamps(folder)[name] == stamp for name, stamp in kept.items()), "a finished result changed"
     failed_attempt = folder / f"{runs[0]['job_dir']}.attempt1"
     assert json.loads((failed_attempt / "status.json").read_text())["status"] == "failed", "the failure is kept"
+    assert (folder / "study.yaml").read_text() == original, "the file the study started from is kept"
+    (resumed_from,) = folder.glob("study.resumed-*.yaml")
+    assert resumed_from.read_text() == study.read_text()
     again = llem("run", str(study), "--resume", "--output", str(out), cwd=tmp_path)
     assert again.returncode == 2 and "no unfinished study" in again.stderr
 
@@ -115,6 +121,10 @@ def test_two_drivers_never_share_a_study_folder(tiny_model_path, tmp_path):
             assert second.returncode == 1, second.stdout + second.stderr
             assert f"is being run by another llem run (pid {driver.pid} on" in second.stderr
             assert "Traceback" not in second.stderr
+        replay = subprocess.run(  # the exact Hydra command the study launched, run by hand
+            shlex.split((folder / "hydra_command.txt").read_text()), capture_output=True, text=True, timeout=600
+        )
+        assert replay.returncode != 0 and f"pid {driver.pid} on" in replay.stderr
     finally:
         os.killpg(driver.pid, signal.SIGCONT)
     stdout, stderr = driver.communicate(timeout=600)

@@ -23,6 +23,7 @@ from llem.results.codec import RESULT_FILE, read_result
 from llem.results.headline import headline
 from llem.results.io import read_json, write_json_atomic
 from llem.study.encode import encode_override
+from llem.study.locks import study_owner
 from llem.study.manifest import COMPLETED, FAILED, INTERRUPTED, RUNNING, SKIPPED, Manifest, utc_now
 
 log = logging.getLogger("llem.study")
@@ -168,7 +169,20 @@ def execute(
     max_batch_size: int | None = 1,
     sleep: Callable[[float], None] = time.sleep,
 ) -> Manifest:
-    """Run every unfinished run of ``plan``; returns the final manifest."""
+    """Run every unfinished run of ``plan``, owning ``study_dir`` meanwhile; returns the final manifest."""
+    with study_owner(study_dir):
+        return _execute(launch, plan, study_dir, common, settings, max_batch_size, sleep)
+
+
+def _execute(
+    launch: Launch,
+    plan: dict[str, Any],
+    study_dir: Path,
+    common: list[str],
+    settings: Execution,
+    max_batch_size: int | None,
+    sleep: Callable[[float], None],
+) -> Manifest:
     manifest = Manifest.open(study_dir, plan)
     pending = _adopt_finished(manifest, study_dir, manifest.unfinished())
     runs = {run["position"]: run for run in plan["runs"]}

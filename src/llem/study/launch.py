@@ -271,8 +271,19 @@ def write_study_files(folder: Path, plan: StudyPlan, source: Path, settings: Exe
     write_json_atomic(plan_file, document)
     Manifest.open(folder, document, status="starting")
     write_json_atomic(folder / "skipped.json", document["skipped"])
-    _copy_atomic(source, folder / "study.yaml")
+    _keep_study_file(source, folder)
     return plan_file
+
+
+def _keep_study_file(source: Path, folder: Path) -> None:
+    """Copy the study file into the folder as ``study.yaml``; on a resume from a changed file (same
+    design, other cycles or comments) the first copy stays and the new one is kept beside it."""
+    dest = folder / "study.yaml"
+    if dest.exists():
+        if dest.read_bytes() == source.read_bytes():
+            return
+        dest = folder / f"study.resumed-{time.strftime('%Y-%m-%dT%H-%M-%S')}.yaml"
+    _copy_atomic(source, dest)
 
 
 def _copy_atomic(source: Path, dest: Path) -> None:

@@ -20,6 +20,8 @@ from llem.paths import cache_dir
 
 # The lock file a study's driver holds in the study folder.
 OWNER_FILE = "driver.lock"
+# Study folders this process owns (resolved lock path -> nesting depth).
+_OWNED: dict[str, int] = {}
 
 
 class DeviceBusyError(LlemError):
@@ -83,18 +85,29 @@ def device_locks(devices: list[str], lock_dir: Path | None = None) -> Iterator[l
 @contextmanager
 def study_owner(folder: Path) -> Iterator[Path]:
     """Own the study ``folder`` for the duration of the block: a second ``llem run`` of it (``--resume``
-    or not, ``--no-lock`` or not: that flag concerns devices) is refused with a
-    :class:`StudyBusyError` instead of running its runs a second time in the same job folders."""
+    or not, ``--no-lock`` or not: that flag concerns devices), or a replay of its Hydra command, is
+    refused with a :class:`StudyBusyError` instead of running its runs a second time in the same job
+    folders. Re-entrant within one process (``llem run`` owns the folder, then its sweeper does)."""
     path = folder / OWNER_FILE
+    key = str(path.resolve())
+    if key in _OWNED:
+        _OWNED[key] += 1
+        try:
+            yield path
+        finally:
+            _OWNED[key] -= 1
+        return
     fd, holder = _try_lock(path)
     if fd is None:
         raise StudyBusyError(
             f"{folder} is being run by another llem run ({holder}); wait for it to finish, or stop it "
             "and resume the study"
         )
+    _OWNED[key] = 1
     try:
         yield path
     finally:
+        del _OWNED[key]
         _release(fd)
 
 
