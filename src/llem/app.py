@@ -17,7 +17,7 @@ from typing import Any
 import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
-from omegaconf import DictConfig, OmegaConf
+from omegaconf import DictConfig
 
 from llem.config.command_line import check_command_line, job_of
 from llem.config.load import config_hash, to_dict
@@ -31,13 +31,11 @@ from llem.results.io import write_json_atomic
 from llem.runners import choose_runner, measure_job
 from llem.runners.isolation import check_devices
 from llem.study.submitit_jobs import selects_slurm
-from llem.user_config import load_user_config, results_dir
+from llem.user_config import load_user_config
 
 log = logging.getLogger("llem")
 
 register_configs()
-# ${llem_results_dir:} in conf/config.yaml: the user config's output.results_dir, else outputs
-OmegaConf.register_new_resolver("llem_results_dir", lambda: str(results_dir()), replace=True)
 
 
 def utc_now() -> str:

@@ -18,7 +18,7 @@ from typing import Any
 
 import yaml
 from hydra.core.override_parser.overrides_parser import OverridesParser
-from hydra.core.override_parser.types import Glob, Override, RangeSweep, Sweep, ValueType
+from hydra.core.override_parser.types import ChoiceSweep, Glob, IntervalSweep, Override, RangeSweep, Sweep, ValueType
 from hydra.errors import HydraException
 
 from llem.config.fields import ConfigIssue, check_path_value, field_type_at, suggest
@@ -140,20 +140,24 @@ def _unset_required(overrides: list[Override]) -> str | None:
 
 
 def selected_options(overrides: list[Override], group: str) -> list[str | None]:
-    """The options of ``group`` the command line selects (all values of a sweep), else its default."""
-    for override in overrides:
+    """The options of ``group`` the command line selects (all values of a sweep; the last override
+    of the group wins, as in Hydra), else its default."""
+    for override in reversed(overrides):
         if override.key_or_group == group and override.package is None and not override.is_delete():
             return [None if v is None else str(v) for v in _values(override, group_options(group))]
     return [group_defaults().get(group)]
 
 
 def _values(override: Override, options: tuple[str, ...] = ()) -> list[Any]:
-    """The values of a choice sweep, a glob over ``options`` or a single value (never a range)."""
+    """The values of a choice sweep, a glob over ``options`` or a single value; none for a range or
+    an interval (their values are never listed)."""
     value = override.value()
     if isinstance(value, Glob):
         return list(value.filter(list(options)))
-    if override.is_sweep_override() and not isinstance(value, RangeSweep):
-        return list(value.list)  # type: ignore[union-attr]
+    if isinstance(value, ChoiceSweep):
+        return list(value.list)
+    if isinstance(value, (RangeSweep, IntervalSweep)):
+        return []
     return [value]
 
 
@@ -163,9 +167,10 @@ def sweep_size(override: Override) -> int:
     if isinstance(value, RangeSweep):
         return range_size(value)
     if isinstance(value, Glob):
-        return len(_values(override, group_options(override.key_or_group)))
-    if override.is_sweep_override():
-        return len(value.list)  # type: ignore[union-attr]
+        group = override.key_or_group
+        return len(_values(override, group_options(group) if group in CONFIG_GROUPS else ()))
+    if isinstance(value, ChoiceSweep):
+        return len(value.list)
     return 1
 
 
@@ -187,6 +192,8 @@ def _check_override(override: Override, engines: list[str | None], multirun: boo
     if key.startswith("hydra"):
         return None  # Hydra's own settings: Hydra checks them
     if override.is_delete():
+        if override.is_sweep_override():
+            return f"{line}: a deletion (~key) takes at most one value, the one it removes"
         return _check_deletion(key, line)
     if override.value_type is ValueType.INTERVAL_SWEEP:
         return (
