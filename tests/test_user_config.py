@@ -88,9 +88,13 @@ def test_an_invalid_file_names_the_key_and_the_file(config_file, text, expected)
     assert str(config_file) in str(err.value) and expected in str(err.value)
 
 
-def test_a_bad_environment_value_names_the_variable(config_file, monkeypatch):
-    monkeypatch.setenv("LLEM_DATACENTER_PUE", "one point two")
-    with pytest.raises(ConfigError, match=r"\$LLEM_DATACENTER_PUE='one point two': expected a number"):
+@pytest.mark.parametrize(
+    ("raw", "expected"),
+    [("one point two", "expected a number"), ("nan", "expected a finite number"), ("-inf", "expected a finite")],
+)
+def test_a_bad_environment_value_names_the_variable(config_file, monkeypatch, raw, expected):
+    monkeypatch.setenv("LLEM_DATACENTER_PUE", raw)
+    with pytest.raises(ConfigError, match=rf"\$LLEM_DATACENTER_PUE='{raw}': {expected}"):
         load_user_config()
 
 

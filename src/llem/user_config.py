@@ -7,6 +7,7 @@ and the file. :func:`effective_settings` says where each value came from, for ``
 
 from __future__ import annotations
 
+import math
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
@@ -115,9 +116,12 @@ def _env_value(name: str) -> float | str | None:
     if name == "LLEM_POWERCAP_ROOT":
         return raw
     try:
-        return float(raw)
+        value = float(raw)
     except ValueError as err:
         raise ConfigError(f"${name}={raw!r}: expected a number") from err
+    if not math.isfinite(value):
+        raise ConfigError(f"${name}={raw!r}: expected a finite number")
+    return value
 
 
 def _load() -> tuple[UserConfig, dict[str, str]]:
