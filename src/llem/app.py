@@ -30,6 +30,7 @@ from llem.results.headline import headline
 from llem.results.io import write_json_atomic
 from llem.runners import choose_runner, measure_job
 from llem.runners.isolation import check_devices
+from llem.study.limits import run_limit
 from llem.study.submitit_jobs import selects_slurm
 from llem.user_config import load_user_config
 
@@ -155,7 +156,7 @@ def main() -> None:
     argv = sys.argv[1:]
     try:
         load_user_config()  # a broken user config: one clear message before Hydra starts
-        job = check_command_line(argv)
+        job = check_command_line(argv, max_jobs=run_limit())
         if job is not None:  # a single run: what would stop it here, before Hydra writes anything
             check_job(job.experiment, choose_runner(job.experiment.engine.value, job.settings.kind).kind)
         if MULTIRUN_FLAGS & set(argv):

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from llem.config.fields import check_mapping
 from llem.config.load import build, format_issues, load_experiment
 from llem.config.overrides import (
+    MAX_SWEEP_JOBS,
     MULTIRUN_FLAGS,
     first_line,
     group_options,
@@ -85,10 +86,10 @@ def decoder_keys_set(task_overrides: list[str]) -> set[str]:
     return keys
 
 
-def check_command_line(argv: list[str]) -> Job | None:
-    """Check ``python -m llem``'s arguments; the validated job of a single run (None for a sweep, or
-    when Hydra is only asked for help, or to run another primary config)."""
-    problem = precheck_cli(argv)
+def check_command_line(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> Job | None:
+    """Check ``python -m llem``'s arguments (a sweep may run up to ``max_jobs`` jobs); the validated
+    job of a single run (None for a sweep, or when Hydra is only asked for help or another config)."""
+    problem = precheck_cli(argv, max_jobs)
     if problem:
         raise ConfigError(problem)
     if not runs_llem_config(argv):
@@ -130,7 +131,7 @@ def first_job_override(override: Override) -> str:
         first = override.value().filter(list(group_options(override.key_or_group)))[0:1]
         value = first[0] if first else ""
     else:
-        value = next(override.sweep_string_iterator(), "")  # a counted sweep: at most MAX_SWEEP_JOBS values
+        value = next(override.sweep_string_iterator(), "")  # a counted sweep: at most max_jobs values
     return f"{override.get_key_element()}={value}"
 
 

@@ -36,7 +36,8 @@ MULTIRUN_FLAGS = {"-m", "--multirun"}
 CONFIG_GROUPS = ("engine", "dataset", "decoder", "profile")
 ENGINE_SECTIONS = tuple(e.value for e in Engine)
 
-# Jobs one command line may sweep; a larger product is almost surely a typo (range(1,100000000)).
+# Jobs one command line may sweep unless told otherwise (python -m llem passes the run limit of
+# llem.study.limits: $LLEM_MAX_RUNS, the user config's execution.max_runs, else 100,000).
 MAX_SWEEP_JOBS = 100_000
 
 
@@ -92,8 +93,9 @@ def first_line(err: BaseException) -> str:
     return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
-def precheck_cli(argv: list[str]) -> str | None:
-    """The first problem with the command line's overrides, or None when they look valid."""
+def precheck_cli(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> str | None:
+    """The first problem with the command line's overrides, or None when they look valid; a sweep
+    of more than ``max_jobs`` jobs is one."""
     try:
         overrides = parse_overrides(argv)
     except ValueError as err:
@@ -109,10 +111,10 @@ def precheck_cli(argv: list[str]) -> str | None:
     problem = _unset_required(overrides)
     if problem:
         return problem
-    if jobs > MAX_SWEEP_JOBS:
+    if jobs > max_jobs:
         return (
-            f"the sweep has {jobs:,} jobs, more than one command line may run ({MAX_SWEEP_JOBS:,}): "
-            "split it into smaller sweeps"
+            f"the sweep has {jobs:,} jobs, above the limit of {max_jobs:,}: split it, or raise the limit "
+            "with $LLEM_MAX_RUNS or execution.max_runs in the user config"
         )
     return None
 
