@@ -10,6 +10,8 @@ import sys
 import time
 from pathlib import Path
 
+import pytest
+
 SMALL = ["model=llem-tiny", "dataset.n_prompts=4", "max_output_tokens=8", "profile=quick", "energy_sampler=null"]
 
 
@@ -153,3 +155,15 @@ def test_ctrl_c_during_a_single_run_is_one_line(tiny_model_path, tmp_path):
         "llem: interrupted (Ctrl-C); results already written are kept"
     ]
     assert read(run_dir / "status.json")["status"] == "interrupted"
+
+
+@pytest.mark.parametrize("delay_s", [0.0, 1.0, 2.5])
+def test_ctrl_c_at_any_moment_never_prints_a_traceback(tiny_model_path, tmp_path, delay_s):
+    proc = start_llem(*SMALL, f"hydra.run.dir={tmp_path / 'run'}", cwd=tmp_path)
+    time.sleep(delay_s)  # wherever the signal lands (start-up, checks, Hydra, the run), the outcome is the same
+    os.killpg(proc.pid, signal.SIGINT)
+    _, stderr = proc.communicate(timeout=300)
+    assert proc.returncode in (130, -signal.SIGINT), stderr  # -SIGINT: before Python installed its handler
+    assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
+    if proc.returncode == 130:
+        assert stderr.splitlines()[-1].startswith("llem: interrupted (Ctrl-C)")
