@@ -20,7 +20,7 @@ from enum import Enum
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, event, given, settings
+from hypothesis import HealthCheck, event, example, given, settings
 from hypothesis import strategies as st
 
 from llem.config.command_line import check_command_line
@@ -192,6 +192,12 @@ FUZZ = settings(
 
 @settings(FUZZ, max_examples=EXAMPLES)
 @given(argv=ANY_LINES)
+# command lines this test once found ending in another exception
+@example(argv=["engine=interval(0,0)"])
+@example(argv=["~decoder=interval(0,0)"])
+@example(argv=["model=llem-tiny,llem-tiny", "-m"])
+@example(argv=["engine=tensorrt", "dtype=float16", "engine=transformers", "tensorrt.max_batch_size=0"])
+@example(argv=["vllm.engine.compilation_config=null"])
 def test_any_command_line_is_valid_or_one_llem_error(in_tmp_dir, argv):
     valid_or_llem_error(argv, in_tmp_dir)
 

@@ -275,8 +275,8 @@ def _check_field(key: str, values: list[Any]) -> str | None:
 def _check_engine_section(key: str, values: list[Any], engines: list[str | None]) -> str | None:
     """A field of an engine section is only there when that engine is selected."""
     section = key.split(".")[0]
-    if section not in ENGINE_SECTIONS or all(v is None for v in values):
-        return None
+    if section not in ENGINE_SECTIONS or (key == section and all(v is None for v in values)):
+        return None  # `vllm=null` leaves the section as it is when another engine is selected
     others = sorted({str(e) for e in engines if e != section})
     if not others:
         return None
