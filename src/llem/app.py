@@ -19,7 +19,7 @@ from hydra.core.hydra_config import HydraConfig
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from llem.config.command_line import check_command_line, job_of
+from llem.config.command_line import check_command_line, job_of, prints_config
 from llem.config.load import config_hash, to_dict
 from llem.config.overrides import MULTIRUN_FLAGS, override_args
 from llem.config.store import register_configs
@@ -157,7 +157,7 @@ def main() -> None:
     try:
         load_user_config()  # a broken user config: one clear message before Hydra starts
         job = check_command_line(argv, max_jobs=run_limit())
-        if job is not None:  # a single run: what would stop it here, before Hydra writes anything
+        if job is not None and not prints_config(argv):  # a single run: what would stop it here, now
             check_job(job.experiment, choose_runner(job.experiment.engine.value, job.settings.kind).kind)
         if MULTIRUN_FLAGS & set(argv):
             hydra_options = [o for o in override_args(argv) if o.lstrip("+~").startswith("hydra")]

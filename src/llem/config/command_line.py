@@ -98,7 +98,7 @@ def check_command_line(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> Job |
     overrides = [first_job_override(o) for o in parse_overrides(argv)]
     cfg = compose_job(overrides)
     job = None if multirun else job_of(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), overrides)
-    if not {"--cfg", "-c"} & {a.split("=", 1)[0] for a in argv}:  # --cfg prints; it writes nothing
+    if not prints_config(argv):  # --cfg prints; it writes nothing
         key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
         try:
             folders = {key: OmegaConf.select(cfg, key), "output_dir": cfg.get("output_dir")}
@@ -108,6 +108,11 @@ def check_command_line(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> Job |
             if folder:
                 check_folder(name, folder)
     return job
+
+
+def prints_config(argv: list[str]) -> bool:
+    """Whether Hydra is asked to print the config (``--cfg``) rather than to run it."""
+    return bool({"--cfg", "-c"} & {a.split("=", 1)[0] for a in argv})
 
 
 def runs_llem_config(argv: list[str]) -> bool:
