@@ -122,7 +122,7 @@ def override(draw: st.DrawFn) -> str:
         return f"{draw(st.sampled_from(['', '', '+', '~']))}{group}={value}"
     if kind == "hydra":
         key = draw(st.sampled_from(["hydra.job.name", "hydra.verbose", "hydra/launcher", "hydra.job.chdir"]))
-        return f"{key}={draw(st.one_of(WORDS, SWEEP))}"
+        return f"{key}={draw(st.one_of(WORDS, SWEEP, FUNCTIONS))}"
     if kind == "unknown":
         key = draw(st.one_of(st.sampled_from(["", "backend", "n", "decoder.temp", "vllm.engine.swap_space"]), ODD_TEXT))
     else:
@@ -198,6 +198,7 @@ FUZZ = settings(
 @example(argv=["model=llem-tiny,llem-tiny", "-m"])
 @example(argv=["engine=tensorrt", "dtype=float16", "engine=transformers", "tensorrt.max_batch_size=0"])
 @example(argv=["vllm.engine.compilation_config=null"])
+@example(argv=["hydra/launcher=glob(*)", "-m"])
 def test_any_command_line_is_valid_or_one_llem_error(in_tmp_dir, argv):
     valid_or_llem_error(argv, in_tmp_dir)
 

@@ -23,6 +23,7 @@ from omegaconf.errors import OmegaConfBaseException
 from llem.config.fields import check_mapping
 from llem.config.load import build, format_issues, load_experiment
 from llem.config.overrides import (
+    CONFIG_GROUPS,
     MAX_SWEEP_JOBS,
     MULTIRUN_FLAGS,
     first_line,
@@ -130,10 +131,11 @@ def runs_llem_config(argv: list[str]) -> bool:
 
 def first_job_override(override: Override) -> str:
     """The override as its sweep's first job sees it (the line itself when it sweeps nothing)."""
-    if not override.is_sweep_override():
-        return override.input_line or ""
+    group = override.key_or_group
+    if not override.is_sweep_override() or (isinstance(override.value(), Glob) and group not in CONFIG_GROUPS):
+        return override.input_line or ""  # Hydra's own groups: composition says what is wrong
     if isinstance(override.value(), Glob):
-        first = override.value().filter(list(group_options(override.key_or_group)))[0:1]
+        first = override.value().filter(list(group_options(group)))[0:1]
         value = first[0] if first else ""
     else:
         value = next(override.sweep_string_iterator(), "")  # a counted sweep: at most max_jobs values

@@ -191,12 +191,10 @@ def _check_override(override: Override, engines: list[str | None], multirun: boo
     line = override.input_line or key
     if key == "":
         return f"{line}: no key before '='"
-    if key.startswith("hydra"):
-        return None  # Hydra's own settings: Hydra checks them
     if override.is_delete():
         if override.is_sweep_override():
             return f"{line}: a deletion (~key) takes at most one value, the one it removes"
-        return _check_deletion(key, line)
+        return None if key.startswith("hydra") else _check_deletion(key, line)
     if override.value_type is ValueType.INTERVAL_SWEEP:
         return (
             f"{line}: interval() is sampled by optimising sweepers (e.g. Optuna), which llem does not use; "
@@ -215,6 +213,8 @@ def _check_override(override: Override, engines: list[str | None], multirun: boo
         values: list[Any] = [override.value().start]  # a range's values share their type: check one
     else:
         values = _values(override, group_options(key) if key in CONFIG_GROUPS else ())
+    if key.startswith("hydra"):
+        return None  # Hydra's own settings: composition checks their values
     if any(_holds_sweep(v) for v in values):
         return f"{line}: a sweep cannot sit inside a list or mapping; sweep the whole value ({key}=a,b)"
     if key in CONFIG_GROUPS and override.package is None:
