@@ -86,6 +86,11 @@ class FakePowercap:
         after = self.write_times[i] if i < len(self.write_times) else time.time()
         return after - before
 
+    def max_write_gap_s(self) -> float:
+        """The longest interval between two writes so far, seconds."""
+        times = [self.t0, *self.write_times]
+        return max(b - a for a, b in zip(times, times[1:]))
+
     def tolerance_j(self, path: str, start_unix_s: float, end_unix_s: float, rel: float = 0.01) -> float:
         """``rel`` of the known energy, plus what late writes at either end of the window can hide."""
         zone = next(z for z in self.zones if z.path == path)

@@ -81,6 +81,8 @@ def energy_block(
     energy_j = reading.energy_j
     window_s = reading.window_s
     warnings = list(notes) + list(reading.warnings)
+    if baseline is not None:
+        warnings.extend(f"baseline: {w}" for w in baseline.warnings)
     if not reading.measured:
         warnings.append(f"estimate only: {reading.method} is not a measurement")
     if energy_j is None:

@@ -128,13 +128,15 @@ class Baseline(Record):
     power_w: float | None = None
     std_w: float | None = None
     samples: int | None = None
-    duration_s: float | None = None
+    duration_s: float | None = None  # seconds actually measured
+    requested_duration_s: float | None = None  # baseline.duration_seconds as configured
     method: str | None = None
     measured_at: str | None = None
     cache_age_s: float | None = None
     strategy: str | None = None
     source: str | None = None
     spot_check: dict[str, Any] | None = None
+    warnings: list[str] = field(default_factory=list)  # e.g. a polled trace the polling did not resolve
 
 
 @dataclass(kw_only=True)
