@@ -18,8 +18,8 @@ import yaml
 
 from llem.config.fields import ConfigIssue, check_mapping, suggest
 from llem.config.load import build
+from llem.config.runners import runner_problem
 from llem.errors import ConfigError
-from llem.runners import runner_problem
 
 ENGINES = ("transformers", "vllm", "tensorrt")
 # Environment variables that override a value of the file: env name -> dotted key.

@@ -20,11 +20,9 @@ from llem.config.load import load_experiment
 from llem.errors import LlemError
 from llem.results.io import read_json, write_json_atomic
 from llem.runners import shm
+from llem.runners.outcome import ERROR_FILE
 
 log = logging.getLogger("llem.worker")
-
-ERROR_FILE = "worker_error.json"
-
 
 def run(job_dir: Path) -> int:
     """Measure the job in ``job_dir``; returns the exit code."""

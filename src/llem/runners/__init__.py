@@ -14,23 +14,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from llem.config.runners import TIMEOUT_FIELDS, runner_problem
 from llem.config.schema import ExperimentConfig, RunnerConfig
 from llem.errors import ConfigError
 from llem.results.schema import RunResult
 
 log = logging.getLogger("llem.runners")
-
-RUNNER_KINDS = ("process", "local", "inline", "docker")
-# Limits of a job's worker, seconds: above 0, or None for no limit.
-TIMEOUT_FIELDS = ("experiment_timeout_seconds", "silence_timeout_seconds")
-
-
-def runner_problem(value: object) -> str | None:
-    """Why ``value`` is not a runner, or None."""
-    if isinstance(value, str) and (value in RUNNER_KINDS or (value.startswith("docker:") and len(value) > 7)):
-        return None
-    return f"invalid runner {value!r}; use one of {', '.join(RUNNER_KINDS)} or docker:<image>"
-
 
 @dataclass(frozen=True)
 class RunnerChoice:

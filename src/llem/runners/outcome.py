@@ -10,8 +10,9 @@ from llem.results.codec import read_result
 from llem.results.io import read_json
 from llem.results.schema import RunResult
 from llem.runners.supervise import WorkerExit
-from llem.worker import ERROR_FILE
 
+# What a worker writes when it fails: error type, message, exit code, traceback.
+ERROR_FILE = "worker_error.json"
 # Error types recorded for a worker its supervisor had to stop.
 STOPPED_TYPES = {"timeout": "ExperimentTimeout", "silence": "SilenceTimeout"}
 

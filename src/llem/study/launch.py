@@ -18,10 +18,11 @@ from hydra.errors import HydraException
 
 from llem.config.load import deep_merge, group_option_values
 from llem.config.overrides import group_options
+from llem.config.runners import runner_problem
 from llem.errors import ConfigError
 from llem.preflight import machine_key, machine_problems
 from llem.results.io import read_json, write_json_atomic
-from llem.runners import choose_runner, runner_problem
+from llem.runners import choose_runner
 from llem.study.encode import quote
 from llem.study.execute import Execution
 from llem.study.expand import Assignment, nest, route

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from rich.console import Console
 
+from llem.models.config_file import local_model_config
 from llem.results.io import read_json, write_text_atomic
 from llem.results.summary import write_summary
 from llem.study.launch import (
@@ -25,7 +26,7 @@ from llem.study.locks import device_locks, study_owner, visible_devices
 from llem.study.plan import StudyPlan
 from llem.study.report import final_panel, print_plan, print_skipped
 from llem.study.submitit_jobs import selects_slurm
-from llem.study.vram import estimate_bytes, local_gpu_bytes, local_model_config
+from llem.study.vram import estimate_bytes, local_gpu_bytes
 
 
 def memory_column(plan: StudyPlan) -> dict[str, str]:

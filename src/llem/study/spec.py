@@ -15,9 +15,9 @@ from typing import Any, Optional
 
 from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
+from llem.config.runners import TIMEOUT_FIELDS, runner_problem
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
-from llem.runners import TIMEOUT_FIELDS, runner_problem
 from llem.study.limits import MIN_FILE_VALUES, RAISE_HINT, run_limit
 from llem.study.safe_yaml import load_yaml_text, read_text
 

@@ -2,38 +2,12 @@
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
 from typing import Any
 
 from llem.config.schema import ExperimentConfig
 
 OVERHEAD = 0.15
 DTYPE_BYTES = {"float32": 4, "float16": 2, "bfloat16": 2}
-
-
-def local_model_config(model: str) -> dict[str, Any] | None:
-    """The model's config.json from a local folder, a prepared built-in, or the hub cache; else None."""
-    from llem.models import BUILTIN_MODELS, is_ready, model_dir
-
-    if model in BUILTIN_MODELS:
-        folder = model_dir(model) if is_ready(model) else None
-    elif Path(model).expanduser().is_dir():
-        folder = Path(model).expanduser()
-    else:
-        folder = _hub_cache_folder(model)
-    if folder is None or not (folder / "config.json").is_file():
-        return None
-    return json.loads((folder / "config.json").read_text(encoding="utf-8"))
-
-
-def _hub_cache_folder(model: str) -> Path | None:
-    try:
-        from huggingface_hub import try_to_load_from_cache
-    except ImportError:
-        return None
-    found = try_to_load_from_cache(model, "config.json")
-    return Path(found).parent if isinstance(found, str) else None
 
 
 def parameter_count(cfg: dict[str, Any]) -> int:

@@ -98,7 +98,7 @@ def sampling_param_names() -> frozenset[str]:
 
 def head_size(path: str) -> int | None:
     """The attention head size of the model (a local folder or the hub cache); None when it cannot be read."""
-    from llem.study.vram import local_model_config
+    from llem.models.config_file import local_model_config
 
     config = local_model_config(path)
     config = config.get("text_config", config) if config else None
