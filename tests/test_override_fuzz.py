@@ -199,6 +199,8 @@ FUZZ = settings(
 @example(argv=["engine=tensorrt", "dtype=float16", "engine=transformers", "tensorrt.max_batch_size=0"])
 @example(argv=["vllm.engine.compilation_config=null"])
 @example(argv=["hydra/launcher=glob(*)", "-m"])
+@example(argv=["hydra/launcher=[0.0],0", "-m"])
+@example(argv=["hydra/launcher=[[]]"])
 def test_any_command_line_is_valid_or_one_llem_error(in_tmp_dir, argv):
     valid_or_llem_error(argv, in_tmp_dir)
 

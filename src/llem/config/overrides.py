@@ -213,6 +213,8 @@ def _check_override(override: Override, engines: list[str | None], multirun: boo
         values: list[Any] = [override.value().start]  # a range's values share their type: check one
     else:
         values = _values(override, group_options(key) if key in CONFIG_GROUPS else ())
+    if "/" in key and not all(isinstance(v, str) or _strings(v) for v in values):
+        return f"{line}: a config group takes an option name (or a list of names)"
     if key.startswith("hydra"):
         return None  # Hydra's own settings: composition checks their values
     if any(_holds_sweep(v) for v in values):
@@ -222,6 +224,10 @@ def _check_override(override: Override, engines: list[str | None], multirun: boo
     if key.split(".")[0] == "study_run":
         return f"{line}: study_run is filled by `llem run` for the jobs of a study, not on the command line"
     return _check_field(key, values) or _check_engine_section(key, values, engines)
+
+
+def _strings(value: Any) -> bool:
+    return isinstance(value, list) and all(isinstance(v, str) for v in value)
 
 
 def _holds_sweep(value: Any) -> bool:
