@@ -49,3 +49,11 @@ def test_a_missing_engine_package_is_named_with_its_fix(monkeypatch):
         EngineUnavailableError, match=r"engine=tensorrt needs the 'tensorrt_llm' package.*llem\[tensorrt\]"
     ):
         check_available(Engine.tensorrt)
+
+
+def test_the_engine_table_names_every_engine_of_the_schema():
+    from llem.config.engines import ENGINE_ALIASES, ENGINES
+
+    assert set(ENGINES) == {e.value for e in Engine} == {"transformers", "vllm", "tensorrt"}
+    assert ENGINE_ALIASES == {"pytorch": "transformers"}
+    assert [f.name for f in ENGINES.values() if f.measured] == ["transformers", "vllm"]

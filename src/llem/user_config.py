@@ -16,12 +16,12 @@ from typing import Any, Optional
 import platformdirs
 import yaml
 
+from llem.config.engines import ENGINE_NAMES
 from llem.config.fields import ConfigIssue, check_mapping, suggest
 from llem.config.load import build
 from llem.config.runners import runner_problem
 from llem.errors import ConfigError
 
-ENGINES = ("transformers", "vllm", "tensorrt")
 # Environment variables that override a value of the file: env name -> dotted key.
 ENV_OVERRIDES = {
     "LLEM_CARBON_INTENSITY": "measurement.carbon_intensity_gco2_kwh",
@@ -94,10 +94,10 @@ def _read_file(path: Path) -> dict[str, Any]:
     issues = check_mapping(UserConfig, data)
     for section in ("runners", "images"):
         for engine, value in (data.get(section) or {}).items() if isinstance(data.get(section), dict) else ():
-            if engine not in ENGINES:
-                hint = suggest(str(engine), ENGINES)
+            if engine not in ENGINE_NAMES:
+                hint = suggest(str(engine), ENGINE_NAMES)
                 issues.append(
-                    ConfigIssue(f"{section}.{engine}", f"unknown engine{hint}; use one of {', '.join(ENGINES)}")
+                    ConfigIssue(f"{section}.{engine}", f"unknown engine{hint}; use one of {', '.join(ENGINE_NAMES)}")
                 )
             elif section == "runners":
                 problem = runner_problem(value)
@@ -171,7 +171,7 @@ def effective_settings() -> list[tuple[str, Any, str]]:
             for engine, item in (value or {}).items():
                 key = f"{section.name}.{engine}"
                 rows.append((key, item, sources.get(key, "default")))
-    for engine in ENGINES:
+    for engine in ENGINE_NAMES:
         name = f"LLEM_RUNNER_{engine.upper()}"
         if os.environ.get(name):
             rows.append((f"runners.{engine}", os.environ[name], f"${name}"))

@@ -18,6 +18,7 @@ from typing import Any
 
 import yaml
 
+from llem.config.engines import ENGINE_ALIASES, SUBSECTION_ALIASES
 from llem.config.fields import ConfigIssue, _unwrap_optional, check_mapping, field_types
 from llem.config.rules import check_rules
 from llem.config.schema import DecoderPreset, Engine, ExperimentConfig
@@ -25,8 +26,8 @@ from llem.errors import ConfigError
 
 # Accepted spellings of section names, and what llem calls them.
 SECTION_ALIASES: dict[tuple[str, ...], str] = {
-    ("pytorch",): "transformers",
-    ("tensorrt", "quant_config"): "quant",
+    **{(alias,): engine for alias, engine in ENGINE_ALIASES.items()},
+    **SUBSECTION_ALIASES,
 }
 
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import importlib.util
 import os
 
+from llem.config.engines import ENGINES
 from llem.config.schema import Engine, ExperimentConfig
 from llem.engines.base import InferenceEngine
-from llem.engines.facts import ENGINES
 from llem.errors import EngineUnavailableError
 
 

@@ -14,12 +14,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from llem.config.engines import ENGINE_ALIASES, ENGINE_NAMES, SUBSECTION_ALIASES
 from llem.config.load import deep_merge
 from llem.errors import ConfigError
-from llem.study.spec import ENGINE_ALIASES, ENGINE_NAMES, StudySpec
+from llem.study.spec import StudySpec
 
 # Renamed sub-sections inside an engine (first two path segments).
-SUBSECTION_ALIASES = {("tensorrt", "quant_config"): "quant"}
 
 
 @dataclass(frozen=True)

@@ -16,6 +16,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
+from llem.config.engines import ENGINE_NAMES
 from llem.config.load import deep_merge, group_option_values
 from llem.config.overrides import group_options
 from llem.config.runners import runner_problem
@@ -29,7 +30,7 @@ from llem.study.expand import Assignment, nest, route
 from llem.study.locks import OWNER_FILE
 from llem.study.manifest import COMPLETED, FAILED, Manifest
 from llem.study.plan import StudyPlan, plan_study
-from llem.study.spec import ENGINE_NAMES, ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
+from llem.study.spec import ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
 from llem.user_config import load_user_config, results_dir
 
 # What each profile implies at study level (its experiment fields come from conf/profile/).

@@ -13,6 +13,7 @@ from enum import Enum
 from pathlib import Path
 from typing import Any, Optional
 
+from llem.config.engines import ENGINE_ALIASES, ENGINE_NAMES
 from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
 from llem.config.runners import TIMEOUT_FIELDS, runner_problem
@@ -60,8 +61,6 @@ class StudyExecution:
 
 # Keys that describe the study, not an experiment.
 STUDY_KEYS = ("name", "sweep", "experiments", "study_execution", "base", "runners")
-ENGINE_NAMES = ("transformers", "vllm", "tensorrt")
-ENGINE_ALIASES = {"pytorch": "transformers"}
 
 
 @dataclass

@@ -1,7 +1,7 @@
 """One table of what llem knows about each engine: names, packages, extras and aliases.
 
-Pure data, no imports beyond the standard library: the study layer, the machine probes, the user
-config and the runners all read it, and none of them may import an engine.
+Pure data, no imports beyond the standard library: the config loader, the study layer, the machine
+probes and the user config all read it, and none of them may import an engine.
 """
 
 from __future__ import annotations
