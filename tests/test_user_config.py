@@ -76,13 +76,30 @@ def test_environment_overrides_the_file_and_says_so(config_file, monkeypatch):
         ("runners:\n  vllm: podman\n", "runners.vllm: invalid runner 'podman'"),
         ("outputs:\n  results_dir: x\n", "outputs: unknown key 'outputs' in UserConfig (did you mean output?)"),
         ("- a list\n", "must be a mapping"),
-        ("measurement: [unclosed\n", "cannot read the user config"),
+        ("measurement: [unclosed\n", "(the user config): not valid YAML (line 2"),
+        ("output:\n  results_dir: a\n  results_dir: b\n", "duplicate key 'results_dir'"),
+        ("measurement:\n  datacenter_location: 2026-12-01\n", "measurement.datacenter_location"),
+        ("a: &x [*x]\n", "(the user config)"),
         ("measurement:\n  datacenter_pue: .nan\n", "measurement.datacenter_pue: must be a finite number, got nan"),
         ("execution:\n  cycle_gap_seconds: .inf\n", "execution.cycle_gap_seconds: must be a finite number, got inf"),
     ],
 )
 def test_an_invalid_file_names_the_key_and_the_file(config_file, text, expected):
     config_file.write_text(text)
+    with pytest.raises(ConfigError) as err:
+        load_user_config()
+    assert str(config_file) in str(err.value) and expected in str(err.value)
+
+
+@pytest.mark.parametrize(
+    ("content", "expected"),
+    [(b"measurement:\n  datacenter_location: \xff\n", "not UTF-8"), (None, "is a folder")],
+)
+def test_an_unreadable_file_is_one_error_naming_it(config_file, content, expected):
+    if content is None:
+        config_file.mkdir()
+    else:
+        config_file.write_bytes(content)
     with pytest.raises(ConfigError) as err:
         load_user_config()
     assert str(config_file) in str(err.value) and expected in str(err.value)

@@ -14,14 +14,16 @@ from pathlib import Path
 from typing import Any, Optional
 
 import platformdirs
-import yaml
 
 from llem.config.engines import ENGINE_NAMES
 from llem.config.fields import ConfigIssue, check_mapping, suggest
 from llem.config.load import build
 from llem.config.runners import runner_problem
+from llem.config.safe_yaml import load_yaml_text, read_text
 from llem.errors import ConfigError
 
+# Values a user config may hold (it has a few dozen settings): bounds what an alias fan-out can expand to.
+USER_CONFIG_MAX_VALUES = 10_000
 # Environment variables that override a value of the file: env name -> dotted key.
 ENV_OVERRIDES = {
     "LLEM_CARBON_INTENSITY": "measurement.carbon_intensity_gco2_kwh",
@@ -83,10 +85,7 @@ def user_config_path() -> Path:
 def _read_file(path: Path) -> dict[str, Any]:
     if not path.exists():
         return {}
-    try:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    except (OSError, yaml.YAMLError) as err:
-        raise ConfigError(f"{path}: cannot read the user config: {err}") from err
+    data = load_yaml_text(read_text(path), f"{path} (the user config)", USER_CONFIG_MAX_VALUES)
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -24,7 +24,7 @@ from yaml.nodes import MappingNode, Node, SequenceNode
 
 from llem.errors import ConfigError
 
-MAX_FILE_BYTES = 16 * 2**20  # a study file is a few kB; this bounds what is read
+MAX_FILE_BYTES = 16 * 2**20  # study, experiment and user config files are a few kB; this bounds what is read
 MAX_DEPTH = 64  # levels of nested mappings and lists; a study needs fewer than ten
 MERGE_TAG = "tag:yaml.org,2002:merge"
 
@@ -132,7 +132,7 @@ def read_text(path: Path) -> str:
     finally:
         os.close(fd)
     if len(data) > MAX_FILE_BYTES:
-        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; a study file is a few kB")
+        raise ConfigError(f"{path}: larger than {MAX_FILE_BYTES // 2**20} MiB; a study or config file is a few kB")
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as err:

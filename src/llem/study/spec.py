@@ -17,10 +17,10 @@ from llem.config.engines import ENGINE_ALIASES, ENGINE_NAMES
 from llem.config.fields import RENAMED_KEYS, check_mapping, field_types, suggest
 from llem.config.load import SECTION_ALIASES, build, deep_merge
 from llem.config.runners import TIMEOUT_FIELDS, runner_problem
+from llem.config.safe_yaml import load_yaml_text, read_text
 from llem.config.schema import ExperimentConfig
 from llem.errors import ConfigError
 from llem.study.limits import MIN_FILE_VALUES, RAISE_HINT, run_limit
-from llem.study.safe_yaml import load_yaml_text, read_text
 
 
 class ExperimentOrder(str, Enum):
@@ -78,7 +78,7 @@ class StudySpec:
 
 def read_yaml(path: Path) -> dict[str, Any]:
     """A YAML file's top-level mapping; one :class:`ConfigError` for anything else (see
-    :mod:`llem.study.safe_yaml`). The run limit also bounds the YAML values read, aliases expanded."""
+    :mod:`llem.config.safe_yaml`). The run limit also bounds the YAML values read, aliases expanded."""
     data = load_yaml_text(read_text(path), str(path), max(run_limit(), MIN_FILE_VALUES), RAISE_HINT)
     if data is None:
         return {}
