@@ -115,6 +115,17 @@ def test_a_bad_environment_value_names_the_variable(config_file, monkeypatch, ra
         load_user_config()
 
 
+def test_environment_values_take_their_key_type(config_file, monkeypatch):
+    monkeypatch.setenv("LLEM_MAX_RUNS", "500")
+    monkeypatch.setenv("LLEM_POWERCAP_ROOT", "/srv/powercap")
+    config = load_user_config()
+    assert config.execution.max_runs == 500 and isinstance(config.execution.max_runs, int)
+    assert config.measurement.powercap_root == "/srv/powercap"
+    monkeypatch.setenv("LLEM_MAX_RUNS", "5.5")
+    with pytest.raises(ConfigError, match=r"\$LLEM_MAX_RUNS='5.5': expected a whole number"):
+        load_user_config()
+
+
 def test_results_dir_moves_single_runs_and_sweeps(config_file, tmp_path):
     config_file.write_text(f"output:\n  results_dir: {tmp_path / 'results'}\n")
     proc = subprocess.run(

@@ -11,7 +11,7 @@ import math
 import os
 from dataclasses import dataclass, field, fields, is_dataclass
 from pathlib import Path
-from typing import Any, Optional
+from typing import Any, Optional, get_args, get_type_hints
 
 import platformdirs
 
@@ -108,12 +108,21 @@ def _read_file(path: Path) -> dict[str, Any]:
     return data
 
 
-def _env_value(name: str) -> float | str | None:
+def _env_value(name: str) -> int | float | str | None:
+    """The value of ``$name`` as its key's type (text, whole number or finite number), or None when unset."""
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return None
-    if name == "LLEM_POWERCAP_ROOT":
+    section, leaf = ENV_OVERRIDES[name].split(".")
+    hint = get_type_hints(get_type_hints(UserConfig)[section])[leaf]
+    kinds = get_args(hint) or (hint,)  # Optional[int] -> (int, NoneType)
+    if str in kinds:
         return raw
+    if int in kinds:
+        try:
+            return int(raw)
+        except ValueError as err:
+            raise ConfigError(f"${name}={raw!r}: expected a whole number") from err
     try:
         value = float(raw)
     except ValueError as err:
