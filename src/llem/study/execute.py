@@ -2,8 +2,8 @@
 
 Called by llem's sweeper on the submitting machine. Each launch is a batch of runs (one run at a
 time by default, for strict order and energy isolation); after each batch the runs' own
-``status.json`` files decide what happened, and ``manifest.json`` is rewritten. Where a job wrote no
-verdict of its own (killed by Slurm), the launcher's :class:`SchedulerReport` gives the reason.
+``status.json`` files decide what happened, and ``manifest.json`` is rewritten. Where a job was
+killed without a verdict of its own (by Slurm), llem's launchers record the reason in its ``status.json``.
 """
 
 from __future__ import annotations
@@ -59,13 +59,6 @@ class LaunchError(LlemError):
     """The launcher could not start a batch (no Slurm on this machine, sbatch refused the job)."""
 
 
-@dataclass
-class SchedulerReport:
-    """What a launcher returns for a job that ended without returning: killed, cancelled, timed out."""
-
-    reason: str
-
-
 class CircuitBreaker:
     """Closed -> open after N consecutive failures -> cooldown -> one probe -> closed or abort.
 
@@ -110,12 +103,11 @@ def job_overrides(
     return [*runner, *common, *run["overrides"], *place, encode_override("hydra.sweep.subdir", job_dir)]
 
 
-def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None, dict[str, Any] | None]:
-    """``(status, error, headline)`` of a finished job, from the files it wrote; ``killed`` is the
-    scheduler's reason where the job was stopped from outside."""
+def _outcome(job_path: Path) -> tuple[str, str | None, dict[str, Any] | None]:
+    """``(status, error, headline)`` of a finished job, from the files it and its launcher wrote."""
     status_file = job_path / "status.json"
     if not status_file.exists():
-        return FAILED, killed or "the job wrote no status.json (killed before it started?)", None
+        return FAILED, "the job wrote no status.json (killed before it started?)", None
     status = read_json(status_file)
     finished = (job_path / "result.json").exists()  # written atomically, as the measurement's last act
     if finished and status.get("status") == RUNNING:  # the task died after its worker finished
@@ -124,18 +116,11 @@ def _outcome(job_path: Path, killed: str | None = None) -> tuple[str, str | None
     if finished and status.get("status") == COMPLETED:
         return COMPLETED, None, headline(read_result(job_path / RESULT_FILE))
     if status.get("status") == RUNNING:
-        return FAILED, killed or "the job stopped without finishing (killed?)", None
+        return FAILED, "the job stopped without finishing (killed?)", None
     error = f"{status.get('error_type')}: {status.get('message')}"
     if status.get("error_type") == "UncompletedJobError" and "timed-out" in str(status.get("message")):
         error = f"stopped by Slurm: TIMEOUT (the time limit was near; submitit: {status.get('message')})"
     return status.get("status", FAILED), error, None
-
-
-def _killed_reasons(returned: Sequence[Any], n: int) -> list[str | None]:
-    """Per job of a batch, the scheduler's reason if the launcher reported one."""
-    if len(returned) != n:
-        return [None] * n
-    return [r.reason if isinstance(r, SchedulerReport) else None for r in returned]
 
 
 def _adopt_finished(manifest: Manifest, study_dir: Path, positions: list[int]) -> list[int]:
@@ -219,7 +204,7 @@ def _execute(
                 manifest.update(position, status=RUNNING, attempts=attempt, started_at=utc_now(), error=None)
                 jobs.append(job_overrides(runs[position], plan, common, entry["job_dir"], settings))
             try:
-                killed = _killed_reasons(launch(jobs, job_index), len(batch))
+                launch(jobs, job_index)
             except LaunchError as err:
                 log.error("%s", err)
                 for position in batch:
@@ -229,9 +214,9 @@ def _execute(
                 return manifest
             job_index += len(jobs)
             verdict = "continue"
-            for position, reason in zip(batch, killed):
+            for position in batch:
                 entry = manifest.run(position)
-                status, error, headline = _outcome(study_dir / entry["job_dir"], reason)
+                status, error, headline = _outcome(study_dir / entry["job_dir"])
                 result_path = f"{entry['job_dir']}/result.json" if status == COMPLETED else None
                 manifest.update(
                     position,
