@@ -68,6 +68,7 @@ def field_types(cls: type) -> dict[str, Any]:
     return {f.name: hints[f.name] for f in dataclasses.fields(cls)}
 
 
+@functools.cache
 def _unwrap_optional(tp: Any) -> tuple[Any, bool]:
     """``Optional[X]`` -> ``(X, True)``; anything else -> ``(tp, False)``."""
     if typing.get_origin(tp) is Union:
@@ -121,11 +122,12 @@ def check_value(tp: Any, value: Any, path: str, *, lenient_str: bool = False) ->
     inner, optional = _unwrap_optional(tp)
     if value is None:
         return [] if optional else [ConfigIssue(path, f"must not be null: expected {_type_name(inner)}")]
-    if dataclasses.is_dataclass(inner):
+    kind = _kind(inner)
+    if kind == "dataclass":
         if not isinstance(value, Mapping):
             return [ConfigIssue(path, f"expected {_type_name(inner)}, got {value!r}")]
         return check_mapping(inner, value, path, lenient_str=lenient_str)
-    if isinstance(inner, type) and issubclass(inner, Enum):
+    if kind == "enum":
         allowed = [m.value for m in inner]
         raw = value.value if isinstance(value, Enum) else value
         if raw in allowed:
@@ -138,6 +140,14 @@ def check_value(tp: Any, value: Any, path: str, *, lenient_str: bool = False) ->
     if _matches(inner, value, lenient_str):
         return []
     return [ConfigIssue(path, f"expected {_type_name(inner)}, got {type(value).__name__} {value!r}")]
+
+
+@functools.cache
+def _kind(tp: Any) -> str:
+    """``dataclass``, ``enum`` or ``value``: how :func:`check_value` checks a value of type ``tp``."""
+    if dataclasses.is_dataclass(tp):
+        return "dataclass"
+    return "enum" if isinstance(tp, type) and issubclass(tp, Enum) else "value"
 
 
 def non_finite(value: Any, path: str) -> tuple[str, float] | None:

@@ -122,16 +122,32 @@ def _get(cfg: object, path: str) -> object:
     return cfg
 
 
+def _bounds_by_section() -> dict[str, list[tuple[str, str, float | None, float | None]]]:
+    """BOUNDS grouped by the section holding each field ("" for top level): section -> [(path, field, low, high)]."""
+    grouped: dict[str, list[tuple[str, str, float | None, float | None]]] = {}
+    for path, (low, high) in BOUNDS.items():
+        section, _, name = path.rpartition(".")
+        grouped.setdefault(section, []).append((path, name, low, high))
+    return grouped
+
+
+_BOUNDS_BY_SECTION = _bounds_by_section()  # each section is looked up once per config, not once per field
+
+
 @rule
 def numeric_bounds(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
-    for path, (low, high) in BOUNDS.items():
-        value = _get(cfg, path)
-        if value is None:
+    for section, bounds in _BOUNDS_BY_SECTION.items():
+        holder = _get(cfg, section) if section else cfg
+        if holder is None:  # an engine section that is not selected
             continue
-        # written so that NaN (which the schema check rejects first) fails them too
-        if (low is not None and not value >= low) or (high is not None and not value <= high):
-            span = f"between {low} and {high}" if high is not None else f"at least {low}"
-            yield ConfigIssue(path, f"must be {span}, got {value}")
+        for path, name, low, high in bounds:
+            value = getattr(holder, name)
+            if value is None:
+                continue
+            # written so that NaN (which the schema check rejects first) fails them too
+            if (low is not None and not value >= low) or (high is not None and not value <= high):
+                span = f"between {low} and {high}" if high is not None else f"at least {low}"
+                yield ConfigIssue(path, f"must be {span}, got {value}")
 
 
 @rule
