@@ -286,3 +286,18 @@ def test_smollm2_from_gguf_answers_in_english(empty_cache, monkeypatch):
     assert (path / "model.safetensors").stat().st_size < 300e6  # bfloat16
     assert "Paris" in smollm2.greedy_reply(path, "What is the capital of France?")
     assert "sky" in smollm2.greedy_reply(path, "Why is the sky blue? Answer in one sentence.", 12).lower()
+
+
+def test_the_hub_probe_goes_to_the_proxy_in_front_of_the_hub(monkeypatch):
+    from llem.hub import first_hop
+
+    for name in ("HTTPS_PROXY", "https_proxy", "HTTP_PROXY", "http_proxy", "NO_PROXY", "no_proxy", "HF_ENDPOINT"):
+        monkeypatch.delenv(name, raising=False)
+    assert first_hop() == ("huggingface.co", 443)
+    monkeypatch.setenv("HTTPS_PROXY", "http://proxy.example:3128")
+    assert first_hop() == ("proxy.example", 3128)
+    monkeypatch.setenv("NO_PROXY", "huggingface.co")
+    assert first_hop() == ("huggingface.co", 443)
+    monkeypatch.setenv("HF_ENDPOINT", "http://mirror.example:8080")  # plain HTTP: HTTP_PROXY applies
+    monkeypatch.setenv("HTTP_PROXY", "proxy.example:8000")
+    assert first_hop() == ("proxy.example", 8000)

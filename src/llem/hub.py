@@ -10,6 +10,7 @@ import functools
 import os
 import socket
 import threading
+import urllib.request
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -23,16 +24,28 @@ def offline_mode() -> bool:
     return os.environ.get("HF_HUB_OFFLINE", "").upper() in _TRUE
 
 
-def endpoint() -> tuple[str, int]:
-    """``(host, port)`` of the hub: ``$HF_ENDPOINT``, else huggingface.co."""
+def endpoint() -> tuple[str, str, int]:
+    """``(scheme, host, port)`` of the hub: ``$HF_ENDPOINT``, else https://huggingface.co."""
     url = urlparse(os.environ.get("HF_ENDPOINT") or "https://huggingface.co")
-    return url.hostname or "huggingface.co", url.port or (80 if url.scheme == "http" else 443)
+    scheme = "http" if url.scheme == "http" else "https"
+    return scheme, url.hostname or "huggingface.co", url.port or (80 if scheme == "http" else 443)
+
+
+def first_hop() -> tuple[str, int]:
+    """``(host, port)`` a connection to the hub opens first: the proxy that ``$HTTPS_PROXY`` /
+    ``$HTTP_PROXY`` name for it (unless ``$NO_PROXY`` exempts the hub), else the hub itself."""
+    scheme, host, port = endpoint()
+    proxy = urllib.request.getproxies().get(scheme)
+    if not proxy or urllib.request.proxy_bypass(host):
+        return host, port
+    url = urlparse(proxy if "://" in proxy else f"http://{proxy}")
+    return url.hostname or host, url.port or (443 if url.scheme == "https" else 80)
 
 
 def hub_reachable() -> bool:
-    """Whether the hub may be used: ``HF_HUB_OFFLINE`` is not set and a TCP connection to it opens
-    within ``PROBE_TIMEOUT_S`` (asked once per process and endpoint)."""
-    return not offline_mode() and _connects(*endpoint())
+    """Whether the hub may be used: ``HF_HUB_OFFLINE`` is not set and a TCP connection to it (or
+    to the proxy in front of it) opens within ``PROBE_TIMEOUT_S`` (asked once per process)."""
+    return not offline_mode() and _connects(*first_hop())
 
 
 @functools.cache
