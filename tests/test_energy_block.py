@@ -82,6 +82,8 @@ def test_unmeasured_block_is_all_null_with_a_reason():
     assert b.method == "none" and b.measured is False and b.reason == "no source"
     assert b.energy_j is None and b.sampler.unavailable == {"nvml": "NVML: library not found"}
     assert b.warnings == ["energy not measured: no source"]
+    said = "not measured: no energy source here (NVML: library not found); energy figures are null"
+    assert unmeasured_block(Selection("auto", None), said, None).warnings == [f"energy {said}"]  # said once
     assert unmeasured_block(Selection(None, None), "null", None).warnings == []
 
 

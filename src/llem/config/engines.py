@@ -36,7 +36,3 @@ ENGINE_ALIASES: dict[str, str] = {alias: f.name for f in ENGINES.values() for al
 # Sub-sections renamed inside an engine's section, as (engine, name in a file) -> name in llem.
 SUBSECTION_ALIASES: dict[tuple[str, str], str] = {("tensorrt", "quant_config"): "quant"}
 
-
-def engine_named(name: str) -> EngineFacts | None:
-    """The engine called ``name`` (or one of its aliases); None for an unknown name."""
-    return ENGINES.get(ENGINE_ALIASES.get(name, name))

@@ -22,7 +22,8 @@ def unmeasured_block(selection: Selection, reason: str, baseline: Baseline | Non
 
     With ``energy_sampler: null`` that is the request; otherwise it is a measurement warning.
     """
-    warnings = [] if selection.requested is None else [f"energy not measured: {reason}"]
+    said = f"energy {reason}" if reason.startswith("not measured") else f"energy not measured: {reason}"
+    warnings = [] if selection.requested is None else [said]
     return Energy(
         method="none",
         measured=False,

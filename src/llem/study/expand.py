@@ -60,10 +60,6 @@ def route(key: str) -> tuple[str | None, str]:
     return engine, ".".join(parts)
 
 
-def _is_scalar(value: Any) -> bool:
-    return not isinstance(value, (Mapping, list))
-
-
 def _axis(key: str, values: Any) -> Axis:
     engine, path = route(key)
     if any(isinstance(v, Mapping) for v in values):

@@ -153,7 +153,10 @@ def check_name(name: Any, where: str) -> str:
     elif len(name.encode("utf-8")) > MAX_NAME_BYTES:
         problem = f"longer than {MAX_NAME_BYTES} bytes"
     if problem:
-        raise ConfigError(f"{where}: name: {problem}; the name is one folder name (letters, digits, - _ .)")
+        raise ConfigError(
+            f"{where}: name: {problem}; the name is one folder name: no / or \\, no control characters, "
+            f"not . or .., at most {MAX_NAME_BYTES} bytes"
+        )
     return name
 
 
