@@ -6,12 +6,13 @@ in-process, and the plan is then printed (plain console) and serialised (``--jso
 would. Files are drawn three ways: random YAML structures made of the schema's keys and values of
 every type, random bytes, and mutations of the valid study examples in tests/studies/.
 
-The suite runs a few hundred examples per strategy. For the long run, set ``LLEM_FUZZ_EXAMPLES``:
+The suite runs 150 examples per strategy. For the long run, set ``LLEM_FUZZ_EXAMPLES``:
 
     LLEM_FUZZ_EXAMPLES=3000 python -m pytest -q tests/test_study_fuzz.py
 
 Work per example is bounded by the run limit (``LLEM_MAX_RUNS`` is set low here), so no example can
-plan for long; ``deadline=None`` keeps a loaded machine from failing an example for being slow.
+plan for long; ``deadline=None`` keeps a loaded machine from failing an example for being slow, and
+an alarm of :data:`HANG_LIMIT_S` fails one that hangs.
 """
 
 from __future__ import annotations
@@ -20,6 +21,7 @@ import io
 import json
 import os
 import shutil
+import signal
 import tempfile
 from collections.abc import Iterator
 from pathlib import Path
@@ -41,6 +43,7 @@ from llem.study.spec import STUDY_KEYS
 
 STUDIES = Path(__file__).parent / "studies"
 EXAMPLES = int(os.environ.get("LLEM_FUZZ_EXAMPLES", "150"))
+HANG_LIMIT_S = 120  # one file plans in well under a second; this only catches a hang
 FUZZ = settings(
     max_examples=EXAMPLES,
     deadline=None,
@@ -169,15 +172,25 @@ def plan_or_llem_error(path: Path, data: bytes) -> None:
     """What ``llem plan FILE`` and ``llem plan FILE --json`` do, in-process: any exception but
     :class:`LlemError` fails the example."""
     path.write_bytes(data)
+    previous = signal.signal(signal.SIGALRM, _hang)
+    signal.alarm(HANG_LIMIT_S)
     try:
-        plan, _, _ = build_plan(path, RunOptions())
-    except LlemError as err:
-        assert str(err).strip(), "an error must say what is wrong"
-        return
-    console = Console(file=io.StringIO(), width=120, color_system=None)
-    print_plan(plan, console)
-    json.dumps(plan.to_json())
+        try:
+            plan, _, _ = build_plan(path, RunOptions())
+        except LlemError as err:
+            assert str(err).strip(), "an error must say what is wrong"
+            return
+        console = Console(file=io.StringIO(), width=120, color_system=None)
+        print_plan(plan, console)
+        json.dumps(plan.to_json(), allow_nan=False)  # what --json prints holds no NaN
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
     assert plan.runs and len(plan.runs) <= 300
+
+
+def _hang(signum: int, frame: object) -> None:
+    raise TimeoutError(f"one study file took over {HANG_LIMIT_S} s to plan: a hang")
 
 
 def dump(study: object) -> bytes:
