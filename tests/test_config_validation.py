@@ -149,6 +149,14 @@ RULE_CASES = [
         {"dataset": {"source": "synthetic", "input_len": 512, "output_len": 8}},
         "dataset.input_len: 512 tokens would be truncated to max_input_tokens=256",
     ),
+    (
+        {"dataset": {"source": "synthetic", "input_len": 8, "output_len": 8}, "max_output_tokens": 4},
+        "max_output_tokens: 4 differs from dataset.output_len (8), which sets it: remove one",
+    ),
+    (
+        {"dataset": {"source": "synthetic", "input_len": 8, "output_len": 8}, "decoder": {"min_new_tokens": 2}},
+        "decoder.min_new_tokens: 2 differs from dataset.output_len (8)",
+    ),
     ({"baseline": {"duration_seconds": 2}}, "baseline.duration_seconds: must be between 5.0 and 120.0"),
     ({"baseline": {"drift_threshold": 0.9}}, "baseline.drift_threshold: must be between 0.01 and 0.5"),
     ({"baseline": {"cache_ttl_seconds": 10}}, "baseline.cache_ttl_seconds: must be at least 60"),
@@ -310,3 +318,10 @@ def test_free_form_mappings_take_no_nan_at_any_depth(data, expected):
 
 def test_a_text_field_reads_nan_as_text():
     assert check_path_value("model", math.nan) == []  # `model=nan` on the command line is a name
+
+
+def test_synthetic_output_len_is_the_recorded_output_length():
+    cfg = load_experiment({"dataset": {"source": "synthetic", "input_len": 8, "output_len": 8}, "max_output_tokens": 8})
+    assert cfg.max_output_tokens == cfg.decoder.min_new_tokens == 8
+    cfg = load_experiment({"dataset": {"source": "synthetic", "input_len": 8, "output_len": 6}})  # default cap
+    assert cfg.max_output_tokens == cfg.decoder.min_new_tokens == 6

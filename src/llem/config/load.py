@@ -217,16 +217,32 @@ def issues_of(
     if issues:
         return None, issues
     cfg = build(ExperimentConfig, data)
-    apply_synthetic_lengths(cfg)
-    return cfg, check_rules(cfg)
+    conflicts = apply_synthetic_lengths(cfg)
+    return cfg, conflicts + check_rules(cfg)
 
 
-def apply_synthetic_lengths(cfg: ExperimentConfig) -> None:
+_MAX_OUTPUT_TOKENS_DEFAULT = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}["max_output_tokens"]
+
+
+def apply_synthetic_lengths(cfg: ExperimentConfig) -> list[ConfigIssue]:
     """``dataset.output_len`` of synthetic prompts is the output length that runs: it sets
-    ``max_output_tokens`` and ``decoder.min_new_tokens``, so the recorded config is what ran."""
-    if cfg.dataset.source == "synthetic" and cfg.dataset.output_len is not None:
-        cfg.max_output_tokens = cfg.dataset.output_len
-        cfg.decoder.min_new_tokens = cfg.dataset.output_len
+    ``max_output_tokens`` and ``decoder.min_new_tokens``, so the recorded config is what ran. Either
+    set to another value (``max_output_tokens`` other than its default) is a conflict, not overridden."""
+    out_len = cfg.dataset.output_len
+    if cfg.dataset.source != "synthetic" or out_len is None:
+        return []
+    conflicts = [
+        ConfigIssue(path, f"{value} differs from dataset.output_len ({out_len}), which sets it: remove one")
+        for path, value, unset in (
+            ("max_output_tokens", cfg.max_output_tokens, _MAX_OUTPUT_TOKENS_DEFAULT),
+            ("decoder.min_new_tokens", cfg.decoder.min_new_tokens, None),
+        )
+        if value not in (unset, out_len)
+    ]
+    if not conflicts:
+        cfg.max_output_tokens = cfg.decoder.min_new_tokens = out_len
+    return conflicts
+
 
 
 def load_experiment(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> ExperimentConfig:

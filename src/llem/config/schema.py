@@ -171,7 +171,7 @@ class DatasetConfig:
     prompt_field: Optional[str] = None
     # synthetic: exact prompt length in tokens of the model's tokenizer
     input_len: Optional[int] = None
-    # synthetic: output tokens per prompt (sets max_output_tokens and min_new_tokens)
+    # synthetic: output tokens per prompt (sets max_output_tokens and min_new_tokens; other values are an error)
     output_len: Optional[int] = None
     # synthetic: seed of the random token draw; None = random_seed
     seed: Optional[int] = None
