@@ -221,23 +221,29 @@ def issues_of(
     return cfg, conflicts + check_rules(cfg)
 
 
-_MAX_OUTPUT_TOKENS_DEFAULT = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}["max_output_tokens"]
+@functools.cache
+def _default_max_output_tokens() -> tuple[int | None, ...]:
+    """``max_output_tokens`` when nobody set it: the schema's default (study and experiment files) and
+    the primary config's (``python -m llem``). An explicit value equal to one of them reads as unset."""
+    schema = {f.name: f.default for f in dataclasses.fields(ExperimentConfig)}["max_output_tokens"]
+    primary = yaml.safe_load((importlib.resources.files("llem.conf") / "config.yaml").read_text())
+    return schema, primary.get("max_output_tokens", schema)
 
 
 def apply_synthetic_lengths(cfg: ExperimentConfig) -> list[ConfigIssue]:
     """``dataset.output_len`` of synthetic prompts is the output length that runs: it sets
     ``max_output_tokens`` and ``decoder.min_new_tokens``, so the recorded config is what ran. Either
-    set to another value (``max_output_tokens`` other than its default) is a conflict, not overridden."""
+    set to another value (other than a default) is a conflict, not overridden."""
     out_len = cfg.dataset.output_len
     if cfg.dataset.source != "synthetic" or out_len is None:
         return []
     conflicts = [
         ConfigIssue(path, f"{value} differs from dataset.output_len ({out_len}), which sets it: remove one")
         for path, value, unset in (
-            ("max_output_tokens", cfg.max_output_tokens, _MAX_OUTPUT_TOKENS_DEFAULT),
-            ("decoder.min_new_tokens", cfg.decoder.min_new_tokens, None),
+            ("max_output_tokens", cfg.max_output_tokens, _default_max_output_tokens()),
+            ("decoder.min_new_tokens", cfg.decoder.min_new_tokens, (None,)),
         )
-        if value not in (unset, out_len)
+        if value not in (*unset, out_len)
     ]
     if not conflicts:
         cfg.max_output_tokens = cfg.decoder.min_new_tokens = out_len
