@@ -12,7 +12,8 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from llem.results.io import write_json_atomic, write_parquet_atomic, write_text_atomic
+from llem.errors import ConfigError
+from llem.results.io import read_json, write_json_atomic, write_parquet_atomic, write_text_atomic
 
 
 @pytest.fixture
@@ -70,3 +71,20 @@ def test_a_failed_write_keeps_the_old_file(tmp_path):
         write_json_atomic(target, {object(): 1})  # a key JSON cannot hold
     assert strict_json(target) == {"status": "running"}
     assert [p.name for p in tmp_path.iterdir()] == ["status.json"]
+
+
+@pytest.mark.parametrize(("content", "message"), [(b"{", "not valid JSON"), (b"\xff\xfe", "not valid JSON")])
+def test_read_json_names_a_damaged_file(tmp_path, content, message):
+    path = tmp_path / "manifest.json"
+    path.write_bytes(content)
+    with pytest.raises(ConfigError, match=message) as caught:
+        read_json(path)
+    assert str(caught.value).startswith(f"{path}: ")
+    assert path.read_bytes() == content
+
+
+def test_read_json_of_a_folder_is_a_config_error_and_a_missing_file_stays_file_not_found(tmp_path):
+    with pytest.raises(ConfigError, match="cannot be read"):
+        read_json(tmp_path)
+    with pytest.raises(FileNotFoundError):  # callers that expect a missing file check for it
+        read_json(tmp_path / "absent.json")

@@ -342,3 +342,29 @@ def test_the_command_line_beats_the_study_file_and_the_profile(tmp_path):
     ):
         with pytest.raises(ConfigError, match=message):
             build_plan(study, bad)
+
+
+def test_the_study_files_cycles_and_order_beat_the_profile(tmp_path):
+    """The profile's cycles and order fill only what neither the flags nor study_execution: set."""
+    from llem.study.launch import PROFILE_CYCLES, PROFILE_ORDER, RunOptions, build_plan
+    from llem.study.spec import ExperimentOrder
+
+    explicit = write_study(
+        tmp_path, experiments=[{}], study_execution={"n_cycles": 4, "experiment_order": "reverse"}
+    )
+    for options in (
+        RunOptions(),
+        RunOptions(profile="quick"),
+        RunOptions(profile="publication"),
+        RunOptions(overrides=["profile=publication"]),
+    ):
+        plan, _, _ = build_plan(explicit, options)
+        assert (plan.n_cycles, plan.order) == (4, ExperimentOrder.reverse), options
+    flags = RunOptions(cycles=2, order=ExperimentOrder.sequential, profile="publication")
+    plan, _, _ = build_plan(explicit, flags)
+    assert (plan.n_cycles, plan.order) == (2, ExperimentOrder.sequential), "the flags beat the file"
+    unset = write_study(tmp_path, experiments=[{}])
+    plan, _, _ = build_plan(unset, RunOptions(profile="publication"))
+    assert (plan.n_cycles, plan.order) == (PROFILE_CYCLES["publication"], PROFILE_ORDER["publication"])
+    plan, _, _ = build_plan(unset, RunOptions(profile="quick"))
+    assert plan.n_cycles == PROFILE_CYCLES["quick"]

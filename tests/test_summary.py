@@ -32,7 +32,7 @@ def study(tmp_path: Path, runs: list[tuple[str, str, float | None]]) -> Path:
                 "error": None if status == "completed" else "boom",
             }
         )
-    (tmp_path / "manifest.json").write_text(json.dumps({"runs": entries}))
+    (tmp_path / "manifest.json").write_text(json.dumps({"study_design_hash": "0" * 16, "runs": entries}))
     return tmp_path
 
 
@@ -58,3 +58,19 @@ def test_an_unreadable_result_leaves_its_row_empty_with_the_reason(tmp_path):
     runs, experiments = write_summary(folder)
     assert "schema version 2.0" in runs["error"][1] and pd.isna(runs["output_tokens_per_s"][1])
     assert experiments.iloc[0]["output_tokens_per_s.n"] == 1
+
+
+@pytest.mark.parametrize(
+    "damage",
+    [b"{", b"\xff\xfe", b"[1]", b'{"config": 5}', b'{"schema_version": "1.0", "tokens": 5}'],
+)
+def test_damaged_run_files_leave_their_row_with_the_reason(tmp_path, damage):
+    """A damaged experiment.json or result.json of one run: its row says why, the others summarise."""
+    folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 4.0), ("e0", "completed", 8.0)])
+    (folder / "0001_e0_c1" / "experiment.json").write_bytes(damage)
+    (folder / "0002_e0_c2" / "result.json").write_bytes(damage)
+    runs, experiments = write_summary(folder)
+    assert "experiment.json" in runs["error"][1] and "damaged" in runs["error"][1]
+    assert "result.json" in runs["error"][2] and pd.isna(runs["output_tokens_per_s"][2])
+    assert runs["output_tokens_per_s"].tolist()[:2] == [16.0, 8.0]
+    assert experiments.iloc[0]["output_tokens_per_s.n"] == 2

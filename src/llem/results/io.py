@@ -15,6 +15,8 @@ import secrets
 from pathlib import Path
 from typing import IO, Any
 
+from llem.errors import ConfigError
+
 log = logging.getLogger("llem.results")
 
 
@@ -87,4 +89,13 @@ def json_safe(data: Any, where: str) -> Any:
 
 
 def read_json(path: Path) -> Any:
-    return json.loads(path.read_text(encoding="utf-8"))
+    """The JSON document in ``path``. A missing file raises :class:`FileNotFoundError` (callers that
+    expect one check first); a file that cannot be read or is not JSON raises :class:`ConfigError`."""
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise
+    except OSError as err:
+        raise ConfigError(f"{path}: cannot be read ({err.strerror or err}); the folder is damaged") from err
+    except ValueError as err:  # JSONDecodeError and UnicodeDecodeError
+        raise ConfigError(f"{path}: not valid JSON ({err}); the file is damaged") from err

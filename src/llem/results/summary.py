@@ -16,9 +16,11 @@ from typing import Any
 
 import pandas as pd
 
+from llem.errors import ConfigError
 from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
-from llem.results.io import write_parquet_atomic, write_text_atomic
+from llem.results.io import read_json, write_parquet_atomic, write_text_atomic
 from llem.results.schema import RunResult
+from llem.study.manifest import read_manifest
 
 # Result fields summarised per run: column name -> the figure of a result (docs/result-fields.md).
 METRICS: dict[str, Callable[[RunResult], Any]] = {
@@ -71,7 +73,7 @@ def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 def load(study_dir: str | Path) -> pd.DataFrame:
     """The study's runs, one row each: place, status, the config keys that vary, and the metrics."""
     folder = Path(study_dir)
-    manifest = json.loads((folder / "manifest.json").read_text(encoding="utf-8"))
+    manifest = read_manifest(folder / "manifest.json")
     rows, configs = [], []
     for run in manifest["runs"]:
         row = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "job_dir", "error")}
@@ -82,14 +84,29 @@ def load(study_dir: str | Path) -> pd.DataFrame:
             except ResultFormatError as err:  # one unreadable file leaves its row empty, with the reason
                 row["error"] = str(err)
         row.update({name: (figure(result) if result else None) for name, figure in METRICS.items()})
-        experiment_file = folder / run["job_dir"] / "experiment.json"
-        config = json.loads(experiment_file.read_text(encoding="utf-8"))["config"] if experiment_file.exists() else {}
+        config, problem = _config_of(folder / run["job_dir"] / "experiment.json")
+        if problem:
+            row["error"] = problem if row["error"] is None else f"{row['error']}; {problem}"
         configs.append(_flatten(config))
         rows.append(row)
     table = pd.DataFrame(rows)
     config_table = pd.DataFrame(configs)
     varying = [c for c in config_table.columns if config_table[c].astype(str).nunique(dropna=False) > 1]
     return pd.concat([table, config_table[varying].add_prefix("config.")], axis=1)
+
+
+def _config_of(experiment_file: Path) -> tuple[dict[str, Any], str | None]:
+    """The config a run's ``experiment.json`` holds ({} when it was not written), and what is wrong
+    with the file when it is damaged (its run keeps a row, with the reason in ``error``)."""
+    if not experiment_file.exists():
+        return {}, None
+    try:
+        config = read_json(experiment_file).get("config")
+    except (ConfigError, AttributeError):
+        config = None
+    if not isinstance(config, dict):
+        return {}, f"{experiment_file}: damaged (no config object); its config columns are empty"
+    return config, None
 
 
 def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:

@@ -16,6 +16,7 @@ from typing import Any
 from hydra.core.override_parser.overrides_parser import OverridesParser
 from hydra.errors import HydraException
 
+from llem.config.command_line import check_folder
 from llem.config.engines import ENGINE_NAMES
 from llem.config.load import deep_merge, group_option_values
 from llem.config.overrides import group_options
@@ -28,7 +29,7 @@ from llem.study.encode import quote
 from llem.study.execute import Execution
 from llem.study.expand import Assignment, nest, route
 from llem.study.locks import OWNER_FILE
-from llem.study.manifest import COMPLETED, FAILED, Manifest
+from llem.study.manifest import COMPLETED, FAILED, Manifest, read_manifest
 from llem.study.plan import StudyPlan, plan_study
 from llem.study.spec import ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
 from llem.user_config import load_user_config, results_dir
@@ -108,11 +109,12 @@ def build_plan(path: Path, options: RunOptions) -> tuple[StudyPlan, StudySpec, E
     profile = _profile_named(options.profile, extra.pop("profile", None))
     if profile:
         spec = dataclasses.replace(spec, shared=deep_merge(group_option_values("profile", profile), spec.shared))
-    if options.cycles:
-        cycles: int | None = options.cycles
+    # Explicit values (flags, then the file's study_execution:) beat the profile's study settings.
+    if study:
+        cycles = options.cycles or spec.execution.n_cycles or PROFILE_CYCLES.get(profile)
+        order = options.order or spec.execution.experiment_order or PROFILE_ORDER.get(profile)
     else:
-        cycles = PROFILE_CYCLES.get(profile) if study else 1
-    order = options.order or PROFILE_ORDER.get(profile) or (None if study else ExperimentOrder.sequential)
+        cycles, order = options.cycles or 1, options.order or ExperimentOrder.sequential
     plan = plan_study(spec, cycles=cycles, order=order, extra=extra or None)
     if not plan.experiments:
         reasons = "; ".join(s.reason for s in plan.skipped[:3])
@@ -202,6 +204,7 @@ def study_folder(plan: StudyPlan, options: RunOptions, source: Path) -> tuple[Pa
         if not candidates:
             raise ConfigError(f"--resume: no unfinished study of {source.name} under {root}")
         return candidates[-1], True
+    check_folder("--output" if options.output else "output.results_dir", root)
     stamp = time.strftime("%Y-%m-%dT%H-%M-%S")
     folder, suffix = root / stamp, 1
     while True:
@@ -219,7 +222,10 @@ def _resumable(folder: Path) -> bool:
     manifest = folder / "manifest.json"
     if not manifest.is_file():
         return _never_started(folder)
-    data = read_json(manifest)
+    try:
+        data = read_manifest(manifest)
+    except ConfigError:
+        return False  # a damaged or foreign folder: not one to resume, and left as it is
     return data.get("status") != "completed" or any(r["status"] != COMPLETED for r in data["runs"])
 
 
@@ -236,10 +242,13 @@ def check_drift(folder: Path, plan: StudyPlan) -> None:
     manifest, plan_file = folder / "manifest.json", folder / "study_plan.json"
     if not manifest.exists() and not _never_started(folder):
         raise ConfigError(f"--resume-dir {folder}: no manifest.json there, nothing to resume")
-    recorded = manifest if manifest.exists() else plan_file
-    if not recorded.exists():
+    if manifest.exists():
+        read_manifest(manifest)
+        before = read_plan_file(plan_file)["study_design_hash"]
+    elif plan_file.exists():
+        before = read_plan_file(plan_file)["study_design_hash"]
+    else:
         return  # killed before its plan was written: nothing to compare
-    before = read_json(recorded)["study_design_hash"]
     if before != plan.design_hash:
         raise ConfigError(
             f"config drift: {folder} was planned with design hash {before}, the study now plans to "
@@ -247,12 +256,31 @@ def check_drift(folder: Path, plan: StudyPlan) -> None:
         )
 
 
+def read_plan_file(path: Path) -> dict[str, Any]:
+    """A study folder's ``study_plan.json``; a :class:`ConfigError` naming it when it is missing,
+    not JSON, or lacks the design hash and runs (experiment id and cycle each) llem writes."""
+    if not path.is_file():
+        raise ConfigError(f"{path}: missing; the folder is not a llem study folder or is damaged")
+    data = read_json(path)
+    runs = data.get("runs") if isinstance(data, dict) else None
+    if not (
+        isinstance(data, dict)
+        and isinstance(data.get("study_design_hash"), str)
+        and isinstance(runs, list)
+        and all(isinstance(r, dict) and isinstance(r.get("experiment_id"), str) and "cycle" in r for r in runs)
+    ):
+        raise ConfigError(
+            f"{path}: not a study plan (no design hash or runs); the folder is not a llem study folder or is damaged"
+        )
+    return data
+
+
 def resume_summary(folder: Path) -> str:
     """What a resume of ``folder`` will do, in one line."""
     manifest = folder / "manifest.json"
     if not manifest.exists():
         return f"resuming {folder}: it was stopped while starting; running every run"
-    runs = read_json(manifest)["runs"]
+    runs = read_manifest(manifest)["runs"]
     done = sum(r["status"] == COMPLETED for r in runs)
     failed = sum(r["status"] == FAILED for r in runs)
     other = len(runs) - done - failed
@@ -266,10 +294,10 @@ def write_study_files(folder: Path, plan: StudyPlan, source: Path, settings: Exe
     """The study's plan, then its manifest (before any run, so that a study stopped from here on can
     be resumed), its skipped list and a copy of its file; each written atomically."""
     folder.mkdir(parents=True, exist_ok=True)
-    document = {**plan.to_json(), "execution": asdict(settings), "notes": plan.notes}
+    document = {**plan.to_json(), "execution": asdict(settings)}
     plan_file = folder / "study_plan.json"
     if (folder / "manifest.json").exists():  # resuming: keep the run list the manifest refers to
-        document["runs"] = _merge_runs(read_json(plan_file)["runs"], document["runs"])
+        document["runs"] = _merge_runs(read_plan_file(plan_file)["runs"], document["runs"])
     write_json_atomic(plan_file, document)
     Manifest.open(folder, document, status="starting")
     write_json_atomic(folder / "skipped.json", document["skipped"])

@@ -6,6 +6,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from llem.errors import ConfigError
 from llem.results.io import read_json, write_json_atomic
 
 # Run states. A run is re-run on resume unless it is completed.
@@ -46,6 +47,31 @@ def _entry(run: dict[str, Any]) -> dict[str, Any]:
     }
 
 
+def read_manifest(path: Path) -> dict[str, Any]:
+    """The manifest in ``path``; a :class:`ConfigError` naming the file when it is not JSON or lacks
+    the shape llem writes (a study design hash and a list of runs, each with a status and job folder)."""
+    data = read_json(path)
+    problem = manifest_problem(data)
+    if problem:
+        raise ConfigError(f"{path}: {problem}; the folder is not a llem study folder or is damaged")
+    return data
+
+
+def manifest_problem(data: Any) -> str | None:
+    """What keeps ``data`` from being a manifest, or None."""
+    if not isinstance(data, dict):
+        return f"expected a JSON object, found {type(data).__name__}"
+    if not isinstance(data.get("study_design_hash"), str):
+        return "no study_design_hash"
+    runs = data.get("runs")
+    if not isinstance(runs, list):
+        return "no list of runs"
+    for i, run in enumerate(runs):
+        if not isinstance(run, dict) or not all(isinstance(run.get(k), str) for k in ("status", "job_dir")):
+            return f"run {i} has no status and job_dir"
+    return None
+
+
 class Manifest:
     """The study's manifest; every change is written to disk before the method returns."""
 
@@ -58,7 +84,7 @@ class Manifest:
         """The study's existing manifest, or a new one with every run pending; the study's ``status``
         becomes ``status`` and planned runs it lacks are added as pending."""
         path = study_dir / "manifest.json"
-        data = read_json(path) if path.exists() else None
+        data = read_manifest(path) if path.exists() else None
         if data is None:
             data = {
                 "study_name": plan["study_name"],
