@@ -9,6 +9,7 @@ closed output pipe. The property-based version of these is tests/test_study_fuzz
 from __future__ import annotations
 
 import io
+import json
 import os
 import subprocess
 import sys
@@ -431,3 +432,61 @@ def test_plan_all_flag_and_max_runs_flag(tmp_path):
 
 def test_read_yaml_gives_plain_data_for_valid_files():
     assert read_yaml(Path(__file__).parent / "studies" / "anchors.yaml")["sweep"]
+
+
+@pytest.mark.parametrize(
+    ("flags", "message"),
+    [
+        (["--timeout", "nan"], "--timeout: must be a finite number above 0, got nan"),
+        (["--timeout", "inf"], "--timeout: must be a finite number above 0, got inf"),
+        (["--timeout", "-1"], "--timeout: must be a finite number above 0, got -1"),
+        (["--timeout", "0"], "--timeout: must be a finite number above 0, got 0"),
+        (["--timeout", "soon"], "--timeout: expected a number, got 'soon'"),
+        (["--cycles", "nan"], "--cycles: expected a whole number, got 'nan'"),
+        (["--output", "/proc/llem-none"], "--output=/proc/llem-none: cannot create folders in"),
+        (["--output", "study.yaml/sub"], "study.yaml is a file, not a folder"),
+    ],
+)
+def test_run_flags_are_checked_before_anything_is_written(tmp_path, flags, message):
+    write(tmp_path, ONE)
+    result = llem("run", "study.yaml", *flags, cwd=tmp_path)
+    assert result.returncode == 2 and "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.count("\n") == 1 and result.stderr.startswith("llem: ") and message in result.stderr
+    assert [p.name for p in tmp_path.iterdir()] == ["study.yaml"]
+
+
+def test_an_unusable_results_dir_in_the_user_config_is_one_line(tmp_path):
+    write(tmp_path, ONE)
+    (tmp_path / "uc.yaml").write_text("output:\n  results_dir: /proc/llem-none\n")
+    env = {**os.environ, "LLEM_USER_CONFIG": str(tmp_path / "uc.yaml")}
+    result = subprocess.run(
+        [sys.executable, "-m", "llem.cli", "run", "study.yaml"], capture_output=True, text=True, cwd=tmp_path, env=env
+    )
+    assert result.returncode == 2 and result.stderr.count("\n") == 1, result.stderr
+    assert result.stderr.startswith("llem: output.results_dir=/proc/llem-none/")
+
+
+def test_every_line_of_an_error_of_several_issues_starts_with_llem(tmp_path):
+    write(tmp_path, ONE)
+    (tmp_path / "uc.yaml").write_text("execution:\n  max_runs: 0\n  unknown_key: 2\n")
+    env = {**os.environ, "LLEM_USER_CONFIG": str(tmp_path / "uc.yaml")}
+    for command in (["plan", "study.yaml"], ["run", "study.yaml"]):
+        result = subprocess.run(
+            [sys.executable, "-m", "llem.cli", *command], capture_output=True, text=True, cwd=tmp_path, env=env
+        )
+        lines = result.stderr.splitlines()
+        assert result.returncode == 2 and len(lines) >= 2, result.stderr
+        assert all(line.startswith("llem: ") for line in lines), result.stderr
+        assert "uc.yaml: invalid user config" in lines[0] and "execution.unknown_key" in result.stderr
+
+
+def test_plan_json_carries_the_notes_and_plan_takes_the_profile(tmp_path):
+    write(tmp_path, TINY + "experiments: [{}, {}]\n")  # two identical experiments: a note
+    plain = json.loads(llem("plan", "study.yaml", "--json", cwd=tmp_path).stdout)
+    assert plain["n_runs"] == 3 and any("identical" in note for note in plain["notes"])
+    for profile, runs in (("quick", 1), ("publication", 5)):
+        result = llem("plan", "study.yaml", "--json", "--profile", profile, cwd=tmp_path)
+        assert result.returncode == 0, result.stderr
+        assert json.loads(result.stdout)["n_runs"] == runs
+    refused_profile = llem("plan", "study.yaml", "--profile", "fast", cwd=tmp_path)
+    assert refused_profile.returncode == 2 and "--profile: invalid choice" in refused_profile.stderr

@@ -349,9 +349,7 @@ def test_the_study_files_cycles_and_order_beat_the_profile(tmp_path):
     from llem.study.launch import PROFILE_CYCLES, PROFILE_ORDER, RunOptions, build_plan
     from llem.study.spec import ExperimentOrder
 
-    explicit = write_study(
-        tmp_path, experiments=[{}], study_execution={"n_cycles": 4, "experiment_order": "reverse"}
-    )
+    explicit = write_study(tmp_path, experiments=[{}], study_execution={"n_cycles": 4, "experiment_order": "reverse"})
     for options in (
         RunOptions(),
         RunOptions(profile="quick"),

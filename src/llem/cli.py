@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import sys
 from pathlib import Path
@@ -42,9 +43,10 @@ def _plan(args: argparse.Namespace) -> int:
     from llem.study.report import print_plan
 
     order = ExperimentOrder(args.order) if args.order else None
-    plan, _, _ = build_plan(Path(args.file), RunOptions(cycles=args.cycles, order=order, overrides=args.overrides))
+    options = RunOptions(cycles=args.cycles, order=order, profile=args.profile, overrides=args.overrides)
+    plan, _, _ = build_plan(Path(args.file), options)
     if args.json:
-        print(json.dumps(plan.to_json(), indent=2))
+        print(json.dumps(plan.to_json(), indent=2, allow_nan=False))
     else:
         print_plan(plan, Console(), show_all=args.all)
     return 0
@@ -142,15 +144,28 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"llem: {message} (see {self.prog} --help)\n")
 
 
+def _positive(text: str, kind: type[int] | type[float]) -> int | float:
+    """``text`` as a finite number of ``kind`` above 0 (so at least 1 for a whole number)."""
+    try:
+        value = kind(text)
+    except ValueError:
+        noun = "a whole number" if kind is int else "a number"
+        raise argparse.ArgumentTypeError(f"expected {noun}, got {text!r}") from None
+    if kind is int and value < 1:
+        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
+    if not (math.isfinite(value) and value > 0):
+        raise argparse.ArgumentTypeError(f"must be a finite number above 0, got {text}")
+    return value
+
+
 def _count(text: str) -> int:
     """A whole number of at least 1 (cycles, runs)."""
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected a whole number, got {text!r}") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"must be at least 1, got {value}")
-    return value
+    return int(_positive(text, int))
+
+
+def _hours(text: str) -> float:
+    """A finite number of hours above 0 (a wall-clock limit)."""
+    return float(_positive(text, float))
 
 
 def _add_limit_flags(command: argparse.ArgumentParser) -> None:
@@ -160,6 +175,17 @@ def _add_limit_flags(command: argparse.ArgumentParser) -> None:
         type=_count,
         metavar="N",
         help="refuse studies of more than N runs (default: $LLEM_MAX_RUNS, execution.max_runs, 100000)",
+    )
+
+
+def _add_study_flags(command: argparse.ArgumentParser) -> None:
+    """The flags ``llem plan`` and ``llem run`` share, with one meaning."""
+    _add_limit_flags(command)
+    command.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
+    command.add_argument(
+        "--profile",
+        choices=["quick", "publication"],
+        help="measurement rigour preset; the study file's and the command line's values win over it",
     )
 
 
@@ -180,20 +206,17 @@ def build_parser() -> argparse.ArgumentParser:
     plan.add_argument("overrides", nargs="*", help="experiment overrides applied to every run (key=value)")
     plan.add_argument("--json", action="store_true", help="one JSON object on stdout")
     plan.add_argument("--all", action="store_true", help="print every run and resolved config of a large plan")
-    _add_limit_flags(plan)
-    plan.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
+    _add_study_flags(plan)
     plan.set_defaults(handler=_plan)
 
     run = sub.add_parser("run", help="run a study or an experiment file")
     run.add_argument("file", help="study or experiment YAML")
     run.add_argument("overrides", nargs="*", help="key=value for every run; hydra/... options pass through")
-    _add_limit_flags(run)
-    run.add_argument("--order", choices=[o.value for o in ExperimentOrder], help="run order (default shuffle)")
-    run.add_argument("--profile", choices=["quick", "publication"], help="measurement rigour preset")
+    _add_study_flags(run)
     run.add_argument("--dry-run", action="store_true", help="print the plan and memory estimates; run nothing")
     run.add_argument("--fail-fast", action="store_true", help="stop at the first failed run")
     run.add_argument("--no-circuit-breaker", action="store_true", help="never stop for consecutive failures")
-    run.add_argument("--timeout", type=float, metavar="HOURS", help="wall-clock limit of the whole study")
+    run.add_argument("--timeout", type=_hours, metavar="HOURS", help="wall-clock limit of the whole study")
     run.add_argument("--no-gaps", action="store_true", help="no pauses between experiments and cycles")
     run.add_argument("--resume", action="store_true", help="resume the newest unfinished run of this study")
     run.add_argument("--resume-dir", metavar="PATH", help="resume the study in PATH")
@@ -231,7 +254,9 @@ def main(argv: list[str] | None = None) -> None:
     try:
         sys.exit(args.handler(args))
     except LlemError as err:
-        print(f"llem: {err}", file=sys.stderr)
+        from llem.app import print_error  # one `llem:` line per problem, as python -m llem prints them
+
+        print_error(err)
         sys.exit(err.exit_code)
     except BrokenPipeError:
         # The reader went away (`llem plan --json | head -1`): stop quietly, as tools killed by SIGPIPE do.

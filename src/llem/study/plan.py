@@ -84,6 +84,7 @@ class StudyPlan:
                 for run in self.runs
             ],
             "skipped": [{"overrides": s.overrides, "reason": s.reason} for s in self.skipped],
+            "notes": self.notes,
         }
 
 
