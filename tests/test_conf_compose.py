@@ -146,7 +146,7 @@ def test_precheck_catches_typos(argv, expected):
 
 def test_precheck_accepts_valid_lines():
     assert precheck_cli(["engine=vllm", "vllm.engine.block_size=8,16", "-m", "hydra/launcher=basic"]) is None
-    assert precheck_cli(["decoder=null", "dataset.n_prompts=range(1,4)", "passthrough_kwargs.foo=1", "-m"]) is None
+    assert precheck_cli(["~decoder", "dataset.n_prompts=range(1,4)", "passthrough_kwargs.foo=1", "-m"]) is None
 
 
 def run_llem(*args: str, cwd) -> subprocess.CompletedProcess:
@@ -177,6 +177,39 @@ def test_cfg_job_works_from_any_directory(tmp_path):
     assert proc.returncode == 0, proc.stderr
     assert "engine: vllm" in proc.stdout and "block_size" in proc.stdout
     assert not (tmp_path / "outputs").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "printed"),
+    [
+        (["transformers.max_memory={cpu:1GiB}"], "  max_memory:\n    cpu: 1GiB\n"),
+        (["transformers.max_memory={0:20GiB,cpu:1GiB}"], "  max_memory:\n    cpu: 1GiB\n    '0': 20GiB\n"),
+        (["passthrough_kwargs={a:1}"], "passthrough_kwargs:\n  a: 1\n"),
+        (["passthrough_kwargs={a:{b:[1,2]}}", "passthrough_kwargs.c=x"], "passthrough_kwargs:\n  a:\n    b:\n"),
+    ],
+)
+def test_free_form_mappings_take_the_plain_spelling(tmp_path, argv, printed):
+    proc = run_llem("--cfg", "job", *argv, cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert printed in proc.stdout
+
+
+def test_a_folder_with_a_result_is_never_written_again(tmp_path):
+    earlier = tmp_path / "earlier"
+    earlier.mkdir()
+    (earlier / "result.json").write_text('{"kept": true}')
+    for key in ("output_dir", "hydra.run.dir"):
+        proc = run_llem("model=llem-tiny", f"{key}={earlier}", cwd=tmp_path)
+        assert proc.returncode == 2, proc.stderr
+        expected = f"llem: {key}={earlier}: holds the result of an earlier run (result.json); choose another folder"
+        assert proc.stderr.splitlines() == [expected + " or remove it"]
+    sweep = tmp_path / "sweep"
+    (sweep / "0").mkdir(parents=True)
+    (sweep / "0" / "result.json").write_text('{"kept": true}')
+    proc = run_llem("model=llem-tiny", "dtype=float32,bfloat16", f"hydra.sweep.dir={sweep}", "-m", cwd=tmp_path)
+    assert proc.returncode == 2 and proc.stderr.startswith(f"llem: hydra.sweep.dir={sweep}: holds the results"), proc
+    assert sorted(p.name for p in earlier.iterdir()) == ["result.json"] and sorted(sweep.iterdir()) == [sweep / "0"]
+    assert (earlier / "result.json").read_text() == '{"kept": true}' == (sweep / "0" / "result.json").read_text()
 
 
 def cuda_visible() -> bool:
@@ -210,7 +243,22 @@ BAD_COMMAND_LINES = [
     (["hydra.run.dir={file}/run"], "hydra.run.dir={file}/run: {file} is a file, not a folder"),
     (["output_dir={file}/run"], "output_dir={file}/run: {file} is a file, not a folder"),
     (["dtype=float32,bfloat16", "hydra.sweep.dir={file}/s", "-m"], "hydra.sweep.dir={file}/s: {file} is a file"),
-    (["--cfg", "job", "warmup.cv_threshold=nan"], "warmup.cv_threshold: must be a finite number, got nan"),
+    (["warmup.cv_threshold=nan", "--cfg", "job"], "warmup.cv_threshold: must be a finite number, got nan"),
+    (["decoder=null"], "decoder=null: a config group takes no null; leave decoder unset, or choose one of creative"),
+    (["profile=null"], "profile=null: a config group takes no null; leave profile unset, or choose one of publication"),
+    (["dtype=float32,bfloat16", "-m", "--cfg", "job"], "-m and --cfg: Hydra runs one of --run, -m, --cfg"),
+    (["--cfg", "job", "--info"], "--cfg and --info: Hydra runs one of"),
+    (["-m", "--cfg", "hydra"], "-m and --cfg: Hydra runs one of"),
+    (["--cfg", "nope"], "argument --cfg/-c: invalid choice: 'nope'"),
+    (["--bogus"], "--bogus: no such flag; see python -m llem --help"),
+    (["-m", "dtype=float32,bfloat16"], "dtype=float32,bfloat16: give all overrides together, before or after"),
+    (["--config-name", "nope"], "--config-name nope: no such config; choose one of config"),
+    (["--config-dir", "{file}/conf"], "--config-dir {file}/conf: no such folder"),
+    (["--package", "nope", "--cfg", "job"], "--package nope: no such section in the config; choose one of hydra"),
+    (["dtype=float32,bfloat16", "output_dir=out", "-m"], "output_dir=out: every job of the sweep would write there"),
+    (["dtype=float32", "output_dir=out/${hydra.job.num}", "-m"], "output_dir=out/${hydra.job.num}: write ${hydra:job"),
+    (["++transformers.max_memory={0:20GiB}"], "++transformers.max_memory={0:20GiB}: a key that reads as a number"),
+    (["hydra.nope=1"], "hydra.nope: no such key to override; write ++hydra.nope=... to add it"),
 ]
 if not cuda_visible():
     BAD_COMMAND_LINES.append((["transformers.device_map=cuda"], "transformers.device_map=cuda: no CUDA GPU is visible"))

@@ -16,12 +16,13 @@ from typing import Any
 
 import hydra
 from hydra.core.hydra_config import HydraConfig
+from hydra.errors import HydraException
 from hydra.types import RunMode
 from omegaconf import DictConfig
 
-from llem.config.command_line import check_command_line, job_of, prints_config
+from llem.config.command_line import check_command_line, hydra_message, job_of, prints_config
 from llem.config.load import config_hash, to_dict
-from llem.config.overrides import MULTIRUN_FLAGS, override_args
+from llem.config.overrides import MULTIRUN_FLAGS, free_form_spelling, override_args
 from llem.config.store import register_configs
 from llem.engines import gpu_count
 from llem.errors import JobFailed, LlemError
@@ -60,6 +61,13 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
     hc = HydraConfig.get()
     output_dir = Path(cfg.get("output_dir") or hc.runtime.output_dir)
     status = JobStatus(output_dir)
+    if (output_dir / "result.json").exists():  # another job's result: kept, never overwritten
+        message = f"{output_dir}: holds the result of an earlier run (result.json); choose another folder or remove it"
+        if hc.mode == RunMode.MULTIRUN:
+            log.error(message)
+            return None
+        print(f"llem: {message}", file=sys.stderr)
+        sys.exit(2)
     try:
         status.write(pid=os.getpid())
     except OSError as err:  # nothing can be recorded in a folder that cannot be written
@@ -153,7 +161,7 @@ def task(cfg: DictConfig) -> dict[str, Any] | None:
 
 def main() -> None:
     """``python -m llem``: check the command line, then hand over to Hydra; Ctrl-C ends it with one line."""
-    argv = sys.argv[1:]
+    argv = sys.argv[1:] = free_form_spelling(sys.argv[1:])  # Hydra reads sys.argv
     try:
         load_user_config()  # a broken user config: one clear message before Hydra starts
         job = check_command_line(argv, max_jobs=run_limit())
@@ -171,6 +179,9 @@ def main() -> None:
         task()
     except KeyboardInterrupt:
         interrupted()
+    except (HydraException, ValueError) as err:  # Hydra's own handling of its flags
+        print(f"llem: {hydra_message(err)}", file=sys.stderr)
+        sys.exit(2)
 
 
 def print_error(err: LlemError) -> None:

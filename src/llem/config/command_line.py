@@ -8,6 +8,9 @@ its first job), and llem's own validation of the composed job, the one every job
 
 from __future__ import annotations
 
+import argparse
+import importlib.resources
+import math
 import os
 import tempfile
 from dataclasses import dataclass
@@ -15,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from hydra import compose, initialize_config_module
+from hydra._internal.utils import get_args_parser
 from hydra.core.override_parser.types import Glob, Override
 from hydra.errors import HydraException
 from omegaconf import DictConfig, OmegaConf
@@ -24,15 +28,17 @@ from llem.config.fields import check_mapping
 from llem.config.load import build, format_issues, load_experiment
 from llem.config.overrides import (
     CONFIG_GROUPS,
-    MAX_SWEEP_JOBS,
+    FREE_FORM_FIELDS,
     MULTIRUN_FLAGS,
     first_line,
     group_options,
     parse_overrides,
     precheck_cli,
+    sweep_size,
 )
 from llem.config.schema import ExperimentConfig, RunnerConfig
 from llem.errors import ConfigError
+from llem.study.limits import DEFAULT_MAX_RUNS
 
 # Flags after which Hydra runs no job of llem's primary config (help, info, another config).
 _NO_JOB_FLAGS = {
@@ -87,28 +93,131 @@ def decoder_keys_set(task_overrides: list[str]) -> set[str]:
     return keys
 
 
-def check_command_line(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> Job | None:
+def check_command_line(argv: list[str], max_jobs: int = DEFAULT_MAX_RUNS) -> Job | None:
     """Check ``python -m llem``'s arguments (a sweep may run up to ``max_jobs`` jobs); the validated
     job of a single run (None for a sweep, or when Hydra is only asked for help or another config)."""
+    flags = check_flags(argv)
     problem = precheck_cli(argv, max_jobs)
     if problem:
         raise ConfigError(problem)
     if not runs_llem_config(argv):
         return None
     multirun = bool(MULTIRUN_FLAGS & set(argv))
-    overrides = [first_job_override(o) for o in parse_overrides(argv)]
+    parsed = parse_overrides(argv)
+    overrides = [first_job_override(o) for o in parsed]
     cfg = compose_job(overrides)
     job = None if multirun else job_of(OmegaConf.masked_copy(cfg, [k for k in cfg if k != "hydra"]), overrides)
-    if not prints_config(argv):  # --cfg prints; it writes nothing
-        key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
-        try:
-            folders = {key: OmegaConf.select(cfg, key), "output_dir": cfg.get("output_dir")}
-        except OmegaConfBaseException as err:
-            raise ConfigError(hydra_message(err)) from err
-        for name, folder in folders.items():
-            if folder:
-                check_folder(name, folder)
+    if prints_config(argv):  # --cfg prints; it writes nothing
+        check_package(cfg, flags.package)
+        return job
+    key = "hydra.sweep.dir" if multirun else "hydra.run.dir"
+    raw = OmegaConf.to_container(OmegaConf.masked_copy(cfg, ["output_dir"]), resolve=False).get("output_dir")
+    if "${hydra." in str(raw):  # the job reads Hydra's node through its resolver
+        raise ConfigError(f"output_dir={raw}: write ${{hydra:job.num}}, not ${{hydra.job.num}}")
+    try:
+        folders = {key: OmegaConf.select(cfg, key), "output_dir": per_job_parent(raw) or cfg.get("output_dir")}
+    except OmegaConfBaseException as err:
+        raise ConfigError(hydra_message(err)) from err
+    for name, folder in folders.items():
+        if folder:
+            check_folder(name, folder)
+    if multirun:
+        check_sweep_folders(cfg, raw, parsed)
+    else:
+        name, folder = ("output_dir", folders["output_dir"]) if folders["output_dir"] else (key, folders[key])
+        check_no_result(name, folder)
     return job
+
+
+# Hydra's commands: it runs one per command line.
+_COMMANDS = {
+    "run": "--run", "multirun": "-m", "cfg": "--cfg", "info": "--info", "shell_completion": "--shell-completion",
+}  # fmt: skip
+# Parts of an output_dir that differ between the jobs of a sweep.
+_PER_JOB = ("${hydra:job.num}", "${hydra:job.override_dirname}", "${hydra:job.id}")
+
+
+def check_flags(argv: list[str]) -> argparse.Namespace:
+    """Hydra's flags read as Hydra reads them; a :class:`ConfigError` for an unknown flag, a bad
+    flag value, two commands at once or a config that does not exist."""
+    parser = get_args_parser()
+
+    def refuse(message: str) -> None:
+        unknown = message.removeprefix("unrecognized arguments: ").split() if "unrecognized" in message else []
+        flags = [arg for arg in unknown if arg.startswith("-")]
+        if flags:
+            message = f"{flags[0]}: no such flag"
+        elif unknown:  # argparse reads one run of overrides
+            message = f"{unknown[0]}: give all overrides together, before or after the flags (-m, --cfg ...)"
+        raise ConfigError(f"{message}; see python -m llem --help")
+
+    parser.error = refuse  # type: ignore[method-assign]  # argparse would print its usage and exit
+    args = parser.parse_args(argv)
+    given = [flag for name, flag in _COMMANDS.items() if getattr(args, name) not in (None, False)]
+    if len(given) > 1:
+        raise ConfigError(f"{' and '.join(given)}: Hydra runs one of --run, -m, --cfg, --info and "
+                          "--shell-completion per command line; give them as separate commands")
+    if args.config_dir is not None and not os.path.isdir(args.config_dir):
+        raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of YAML configs")
+    if args.config_name is not None and args.config_path is None:
+        names = config_names(args.config_dir)
+        if args.config_name.removesuffix(".yaml") not in names:
+            raise ConfigError(f"--config-name {args.config_name}: no such config; choose one of {', '.join(names)}")
+    return args
+
+
+def config_names(config_dir: str | None) -> list[str]:
+    """The primary configs llem's package and ``config_dir`` offer (their YAML files' names)."""
+    files = [p.name for p in (importlib.resources.files("llem.conf")).iterdir()]
+    if config_dir is not None:
+        files += os.listdir(config_dir)
+    return sorted({f.removesuffix(".yaml") for f in files if f.endswith(".yaml")})
+
+
+def check_package(cfg: DictConfig, package: str | None) -> None:
+    """``--package P`` with ``--cfg``: P must be a section of the printed config."""
+    if package in (None, "", "_global_"):
+        return
+    if OmegaConf.select(cfg, package, default=None, throw_on_missing=False) is None:
+        sections = ", ".join(str(k) for k in cfg)
+        raise ConfigError(f"--package {package}: no such section in the config; choose one of {sections}")
+
+
+def check_no_result(key: str, folder: Any) -> None:
+    """A :class:`ConfigError` when ``folder`` already holds a job's ``result.json``."""
+    if (Path(str(folder)) / "result.json").exists():
+        raise ConfigError(
+            f"{key}={folder}: holds the result of an earlier run (result.json); choose another folder or remove it"
+        )
+
+
+def per_job_parent(raw_output_dir: Any) -> str | None:
+    """The fixed folder above an ``output_dir`` that names each job's folder (``runs/${hydra.job.num}``
+    gives ``runs``), else None; the job's own part is known only when the job runs."""
+    text = str(raw_output_dir)
+    if raw_output_dir is None or not any(part in text for part in _PER_JOB):
+        return None
+    return os.path.dirname(text.split("${", 1)[0]) or "."
+
+
+def check_sweep_folders(cfg: DictConfig, raw: Any, overrides: list[Override]) -> None:
+    """Each job of a sweep writes its own folder: a fixed ``output_dir`` (``raw``, unresolved) is
+    refused, and so is a sweep folder whose job folders hold results already."""
+    if raw is not None and not any(part in str(raw) for part in _PER_JOB):
+        jobs = math.prod(sweep_size(o) for o in overrides)
+        dirs = math.prod(sweep_size(o) for o in overrides if o.key_or_group == "output_dir")
+        if dirs < jobs:
+            raise ConfigError(
+                f"output_dir={raw}: every job of the sweep would write there; leave output_dir unset under -m "
+                "(jobs go to hydra.sweep.dir/<n>) or make it differ per job, e.g. output_dir=DIR/${hydra:job.num}"
+            )
+    sweep_dir = Path(str(OmegaConf.select(cfg, "hydra.sweep.dir")))
+    earlier = next(iter(sorted(sweep_dir.glob("*/result.json"))), None) if sweep_dir.is_dir() else None
+    if raw is None and earlier is not None:
+        raise ConfigError(
+            f"hydra.sweep.dir={sweep_dir}: holds the results of an earlier sweep ({earlier.parent.name}/result.json); "
+            "choose another folder or remove them"
+        )
 
 
 def prints_config(argv: list[str]) -> bool:
@@ -151,7 +260,24 @@ def compose_job(overrides: list[str]) -> DictConfig:
         with initialize_config_module(config_module="llem.conf", version_base="1.3", job_name="llem"):
             return compose("config", overrides=overrides, return_hydra_config=True)
     except (HydraException, OmegaConfBaseException, ValueError) as err:
-        raise ConfigError(hydra_message(err)) from err
+        raise ConfigError(composition_message(err)) from err
+
+
+def composition_message(err: BaseException) -> str:
+    """Why composition failed, in llem's words where Hydra's name only the override."""
+    message = first_line(err)
+    cause = err.__cause__
+    if message.startswith("Error merging override ") and cause is not None:
+        line = message.removeprefix("Error merging override ")
+        detail = hydra_message(cause)
+        if "is incompatible with (str)" in detail and line.lstrip("+").split("=", 1)[0] in FREE_FORM_FIELDS:
+            key = line.lstrip("+").split("=", 1)[0]
+            return f"{line}: a key that reads as a number must be set one per override, e.g. +{key}.0=20GiB"
+        return f"{line}: {detail}"
+    if message.startswith("Could not override '"):
+        key = message.split("'")[1]
+        return f"{key}: no such key to override; write ++{key}=... to add it"
+    return hydra_message(err)
 
 
 def hydra_message(err: BaseException) -> str:

@@ -23,6 +23,9 @@ from hydra.errors import HydraException
 
 from llem.config.fields import ConfigIssue, check_path_value, field_type_at, suggest
 from llem.config.schema import Engine, JobConfig
+from llem.errors import ConfigError
+from llem.study.encode import FREE_FORM_FIELDS, encode_mapping
+from llem.study.limits import DEFAULT_MAX_RUNS
 
 # Hydra flags that take a value (the value is not an override).
 _FLAGS_WITH_VALUE = {
@@ -35,10 +38,6 @@ MULTIRUN_FLAGS = {"-m", "--multirun"}
 # Config groups of llem's conf/ (group name -> options are the YAML files inside).
 CONFIG_GROUPS = ("engine", "dataset", "decoder", "profile")
 ENGINE_SECTIONS = tuple(e.value for e in Engine)
-
-# Jobs one command line may sweep unless told otherwise (python -m llem passes the run limit of
-# llem.study.limits: $LLEM_MAX_RUNS, the user config's execution.max_runs, else 100,000).
-MAX_SWEEP_JOBS = 100_000
 
 
 @functools.cache
@@ -88,12 +87,46 @@ def parse_overrides(argv: list[str]) -> list[Override]:
         raise ValueError(f"cannot read the command line: {first_line(err)}") from err
 
 
+def free_form_spelling(argv: list[str]) -> list[str]:
+    """``argv`` with each plain ``path={...}`` of a free-form mapping (``passthrough_kwargs``,
+    ``transformers.max_memory``, ...) written as Hydra can merge it: ``++path={...}``, plus one
+    ``++path.key=value`` per key its dict syntax reads as another type (the ``0`` of ``{0:20GiB}``).
+    Schema fields cannot take new keys from a plain override; other arguments stay as they are."""
+    out: list[str] = []
+    for arg in argv:
+        out += _free_form_overrides(arg)
+    return out
+
+
+def _free_form_overrides(arg: str) -> list[str]:
+    key = arg.split("=", 1)[0]
+    if arg.startswith(("-", "+", "~")) or "=" not in arg:
+        return [arg]
+    if any(key.startswith(f"{field}.") for field in FREE_FORM_FIELDS):
+        return ["++" + arg]  # a key of its own inside a free-form mapping: added or replaced
+    if key not in FREE_FORM_FIELDS:
+        return [arg]
+    try:
+        override = OverridesParser.create().parse_override(arg)
+    except HydraException:
+        return [arg]  # the pre-check names the syntax error
+    value = override.value()
+    if isinstance(value, ChoiceSweep) and all(isinstance(v, dict) for v in value.list):
+        return ["++" + arg]  # a sweep of mappings: each value is merged whole
+    if not isinstance(value, dict) or "${" in repr(value):
+        return [arg]  # not a mapping, or interpolations, which re-encoding would quote
+    try:
+        return encode_mapping(override.key_or_group, {str(k): v for k, v in value.items()})
+    except ConfigError:
+        return [arg]
+
+
 def first_line(err: BaseException) -> str:
     """The first non-empty line of an exception's message (Hydra's run to several)."""
     return next((line.strip() for line in str(err).splitlines() if line.strip()), type(err).__name__)
 
 
-def precheck_cli(argv: list[str], max_jobs: int = MAX_SWEEP_JOBS) -> str | None:
+def precheck_cli(argv: list[str], max_jobs: int = DEFAULT_MAX_RUNS) -> str | None:
     """The first problem with the command line's overrides, or None when they look valid; a sweep
     of more than ``max_jobs`` jobs is one."""
     try:
@@ -247,22 +280,21 @@ def _check_deletion(key: str, line: str) -> str | None:
         field_type_at(key, JobConfig)
     except KeyError as err:
         return str(err.args[0])
-    if any(key.startswith(f"{m}.") for m in _FREE_FORM):
+    if any(key.startswith(f"{m}.") for m in FREE_FORM_FIELDS):
         return None  # a key of a free-form mapping may be removed
     return f"{line}: llem's fields cannot be removed; set {key}=null (where optional) or another value"
-
-
-# Free-form mappings: their keys are the user's, not the schema's.
-_FREE_FORM = ("passthrough_kwargs", "transformers.max_memory", "vllm.engine.compilation_config")
 
 
 def _check_group_choice(group: str, values: list[Any], deleting: bool = False) -> str | None:
     options = group_options(group)
     for value in values:
         if value is None:
-            if group_defaults().get(group) is None:
-                continue  # decoder=null, profile=null: the group's own default
             shown = f"~{group}" if deleting else f"{group}=null"
+            if group_defaults().get(group) is None:
+                if deleting:
+                    continue  # ~decoder, ~profile: the group's own default
+                choices = ", ".join(options)
+                return f"{shown}: a config group takes no null; leave {group} unset, or choose one of {choices}"
             return f"{shown}: {group} cannot be left out; choose one of {', '.join(options)}"
         if str(value) not in options:
             hint = suggest(str(value), options)
