@@ -226,7 +226,7 @@ def test_encoder_round_trips_through_hydra(value):
 
 def test_plan_json_shape():
     out = plan_file("dtype_sweep").to_json()
-    assert set(out) == {"study_name", "study_design_hash", "n_experiments", "n_runs", "runs", "skipped"}
+    assert set(out) == {"study_name", "study_design_hash", "n_experiments", "n_runs", "runs", "skipped", "notes"}
     run = out["runs"][0]
     assert set(run) == {"position", "cycle", "experiment_id", "engine", "overrides", "config"}
     assert run["overrides"][0] == "engine=transformers" and run["config"]["model"] == "gpt2"

@@ -234,7 +234,10 @@ def _never_started(folder: Path) -> bool:
     started, which a resume may adopt (no run was launched, nothing can be lost)."""
     if not folder.is_dir() or (folder / "manifest.json").exists():
         return False
-    return all(p.name in STARTUP_FILES or p.name.endswith(".tmp") for p in folder.iterdir())
+    try:
+        return all(p.name in STARTUP_FILES or p.name.endswith(".tmp") for p in folder.iterdir())
+    except OSError:  # a folder that cannot be listed is not one to adopt
+        return False
 
 
 def check_drift(folder: Path, plan: StudyPlan) -> None:
@@ -243,8 +246,8 @@ def check_drift(folder: Path, plan: StudyPlan) -> None:
     if not manifest.exists() and not _never_started(folder):
         raise ConfigError(f"--resume-dir {folder}: no manifest.json there, nothing to resume")
     if manifest.exists():
-        read_manifest(manifest)
-        before = read_plan_file(plan_file)["study_design_hash"]
+        before = read_manifest(manifest)["study_design_hash"]
+        read_plan_file(plan_file)  # a resume extends its runs: it must be whole
     elif plan_file.exists():
         before = read_plan_file(plan_file)["study_design_hash"]
     else:
