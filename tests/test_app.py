@@ -167,3 +167,18 @@ def test_ctrl_c_at_any_moment_never_prints_a_traceback(tiny_model_path, tmp_path
     assert "Traceback" not in stderr and "KeyboardInterrupt" not in stderr
     if proc.returncode == 130:
         assert stderr.splitlines()[-1].startswith("llem: interrupted (Ctrl-C)")
+
+
+def test_a_sweep_never_overwrites_the_results_of_an_earlier_one(tiny_model_path, tmp_path):
+    per_job = f"output_dir={tmp_path / 'jobs'}/${{hydra:job.num}}"
+    first = llem(*SMALL, "dtype=float32,bfloat16", per_job, f"hydra.sweep.dir={tmp_path / 'first'}", "-m", cwd=tmp_path)
+    assert first.returncode == 0, first.stderr
+    results = {p: p.read_bytes() for p in sorted((tmp_path / "jobs").glob("*/result.json"))}
+    assert len(results) == 2
+    again = llem(*SMALL, "dtype=float32,bfloat16", per_job, f"hydra.sweep.dir={tmp_path / 'again'}", "-m", cwd=tmp_path)
+    assert again.returncode == 1, again.stderr  # both jobs refused: the sweep report says so
+    assert again.stderr.count("holds the result of an earlier run (result.json)") >= 2
+    assert "Traceback" not in again.stderr
+    assert {p: p.read_bytes() for p in results} == results
+    for job in ("0", "1"):
+        assert read(tmp_path / "again" / job / "status.json")["status"] == "failed"

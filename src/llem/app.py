@@ -65,6 +65,7 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         message = f"{output_dir}: holds the result of an earlier run (result.json); choose another folder or remove it"
         if hc.mode == RunMode.MULTIRUN:
             log.error(message)
+            _record_refusal(Path(hc.runtime.output_dir), message)
             return None
         print(f"llem: {message}", file=sys.stderr)
         sys.exit(2)
@@ -130,6 +131,18 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         output_dir,
     )
     return headline(result)
+
+
+def _record_refusal(job_dir: Path, message: str) -> None:
+    """A sweep job refused before it started: recorded as failed in the sweep's own job folder
+    (where the sweep report reads it), unless that folder holds an earlier result too."""
+    if (job_dir / "result.json").exists():
+        return
+    now = utc_now()
+    JobStatus(job_dir).write(
+        status="failed", started_at=now, finished_at=now, error_type="ConfigError", message=message,
+        exit_reason="invalid configuration",
+    )  # fmt: skip
 
 
 def _failure(err: Exception) -> dict[str, Any]:
