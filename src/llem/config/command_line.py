@@ -1,9 +1,10 @@
 """The whole check of a ``python -m llem`` command line, before Hydra runs or writes anything.
 
-Three steps, each a :class:`ConfigError` naming the key and the fix: the override pre-check
-(:func:`llem.config.overrides.precheck_cli`), composition by Hydra's compose API (for a sweep, of
-its first job), and llem's own validation of the composed job, the one every job gets in
-:func:`job_of`. The folders the run would write to must be creatable.
+Four steps, each a :class:`ConfigError` naming the key and the fix: Hydra's flags read as Hydra
+reads them (:func:`check_flags`), the override pre-check (:func:`llem.config.overrides.precheck_cli`),
+composition by Hydra's compose API (for a sweep, of its first job), and llem's own validation of the
+composed job, the one every job gets in :func:`job_of`. The folders the run would write to must be
+creatable and hold no earlier result; each job of a sweep writes its own.
 """
 
 from __future__ import annotations
