@@ -194,6 +194,12 @@ def test_free_form_mappings_take_the_plain_spelling(tmp_path, argv, printed):
     assert printed in proc.stdout
 
 
+def test_shell_completion_reaches_hydra(tmp_path):
+    proc = run_llem("--shell-completion", "install=bash", cwd=tmp_path)
+    assert proc.returncode == 0 and proc.stderr == "", proc.stderr
+    assert "hydra_bash_completion" in proc.stdout
+
+
 def test_a_folder_with_a_result_is_never_written_again(tmp_path):
     earlier = tmp_path / "earlier"
     earlier.mkdir()
@@ -250,6 +256,7 @@ BAD_COMMAND_LINES = [
     (["--cfg", "job", "--info"], "--cfg and --info: Hydra runs one of"),
     (["-m", "--cfg", "hydra"], "-m and --cfg: Hydra runs one of"),
     (["--cfg", "nope"], "argument --cfg/-c: invalid choice: 'nope'"),
+    (["--shell-completion"], "--shell-completion: give one of install=bash, uninstall=bash or query=bash"),
     (["--bogus"], "--bogus: no such flag; see python -m llem --help"),
     (["-m", "dtype=float32,bfloat16"], "dtype=float32,bfloat16: give all overrides together, before or after"),
     (["--config-name", "nope"], "--config-name nope: no such config; choose one of config"),

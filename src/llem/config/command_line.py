@@ -98,6 +98,9 @@ def check_command_line(argv: list[str], max_jobs: int = DEFAULT_MAX_RUNS) -> Job
     """Check ``python -m llem``'s arguments (a sweep may run up to ``max_jobs`` jobs); the validated
     job of a single run (None for a sweep, or when Hydra is only asked for help or another config)."""
     flags = check_flags(argv)
+    if flags.shell_completion:  # its arguments are Hydra's subcommand, not overrides
+        check_shell_completion(flags.overrides)
+        return None
     problem = precheck_cli(argv, max_jobs)
     if problem:
         raise ConfigError(problem)
@@ -165,6 +168,13 @@ def check_flags(argv: list[str]) -> argparse.Namespace:
         if args.config_name.removesuffix(".yaml") not in names:
             raise ConfigError(f"--config-name {args.config_name}: no such config; choose one of {', '.join(names)}")
     return args
+
+
+def check_shell_completion(arguments: list[str]) -> None:
+    """``--shell-completion`` takes one of Hydra's subcommands: install=SHELL, uninstall=SHELL or query=SHELL."""
+    subcommands = [a for a in arguments if a.split("=", 1)[0] in ("install", "uninstall", "query")]
+    if len(subcommands) != 1 or len(arguments) != 1:
+        raise ConfigError("--shell-completion: give one of install=bash, uninstall=bash or query=bash (or zsh, fish)")
 
 
 def config_names(config_dir: str | None) -> list[str]:
