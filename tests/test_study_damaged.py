@@ -99,3 +99,12 @@ def test_resume_skips_damaged_sibling_folders(tmp_path):
     del before["z-unfinished/manifest.json"]
     assert len(before) == 2 * len(DAMAGED_MANIFESTS)
     assert snapshot(root) == before
+
+
+def test_a_damaged_status_file_fails_its_run_not_the_study(tmp_path):
+    from llem.study.execute import _outcome
+
+    (tmp_path / "status.json").write_text('{"status": "comp')
+    status, error, headline = _outcome(tmp_path)
+    assert status == "failed" and "status.json" in error and headline is None
+    assert (tmp_path / "status.json").read_text() == '{"status": "comp'  # left as found

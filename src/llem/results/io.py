@@ -62,7 +62,7 @@ def write_json_atomic(path: Path, data: Any) -> None:
     """Write ``data`` as indented JSON, atomically.
 
     JSON has no NaN or infinity: such a number is written as null, with a warning naming its key,
-    and anything else that is not JSON fails here rather than in a reader.
+    and any other value JSON has no form for is written as its text (``str``).
     """
     text = json.dumps(json_safe(data, path.name), indent=2, sort_keys=False, default=str, allow_nan=False)
     write_text_atomic(path, text + "\n")

@@ -108,7 +108,10 @@ def _outcome(job_path: Path) -> tuple[str, str | None, dict[str, Any] | None]:
     status_file = job_path / "status.json"
     if not status_file.exists():
         return FAILED, "the job wrote no status.json (killed before it started?)", None
-    status = read_json(status_file)
+    try:
+        status = read_json(status_file)
+    except LlemError as err:  # damaged: this run failed, the study goes on
+        return FAILED, str(err), None
     finished = (job_path / "result.json").exists()  # written atomically, as the measurement's last act
     if finished and status.get("status") == RUNNING:  # the task died after its worker finished
         status.update(status=COMPLETED, finished_at=utc_now(), exit_reason="completed (recorded by the study)")

@@ -71,7 +71,8 @@ def load_spec(path: Path) -> tuple[StudySpec, bool]:
     misplaced = [key for key in ("name", "study_execution") if key in data]
     if misplaced:
         raise ConfigError(
-            f"{path}: {' and '.join(misplaced)} belong to a study, but the file has no sweep: or experiments:, "
+            f"{path}: {' and '.join(misplaced)} {'belongs' if len(misplaced) == 1 else 'belong'} to a study, "
+            "but the file has no sweep: or experiments:, "
             "so it reads as one experiment. Add experiments: [{}] (or a sweep:), or remove them"
         )
     study = {"name": path.stem, "experiments": [data]}
