@@ -313,6 +313,7 @@ def test_explicit_values_beat_the_profile_in_both_front_ends(tiny_model_path, tm
         capture_output=True,
         text=True,
         timeout=600,
+        cwd=tmp_path,  # Hydra's run folder (its log) lands here, not in the checkout
     )
     assert single.returncode == 0, single.stderr
     from_command_line = json.loads((tmp_path / "job" / "experiment.json").read_text())["config"]
