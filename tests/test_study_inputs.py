@@ -405,7 +405,9 @@ def test_a_fifo_on_the_cli_does_not_hang(tmp_path):
 
 
 def test_plan_json_into_a_closed_pipe_exits_quietly(tmp_path):
-    write(tmp_path, TINY + "sweep: {dataset.n_prompts: [1, 2, 3, 4, 5, 6, 7, 8]}\n")
+    # 40 experiments x 3 cycles: about 300 kB of JSON, far more than a pipe holds (64 kB), so the
+    # writer is still writing when the reader goes, however fast or slow either side is.
+    write(tmp_path, TINY + f"sweep: {{dataset.n_prompts: {list(range(1, 41))}}}\n")
     reader = subprocess.Popen(
         [sys.executable, "-m", "llem.cli", "plan", "study.yaml", "--json"],
         cwd=tmp_path,
