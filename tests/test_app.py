@@ -182,3 +182,24 @@ def test_a_sweep_never_overwrites_the_results_of_an_earlier_one(tiny_model_path,
     assert {p: p.read_bytes() for p in results} == results
     for job in ("0", "1"):
         assert read(tmp_path / "again" / job / "status.json")["status"] == "failed"
+
+
+def test_a_single_run_is_checked_once_before_hydra_starts(tiny_model_path, tmp_path, monkeypatch):
+    """The pre-flight checks (a hub probe among them) run before Hydra starts, and not again in the job."""
+    from llem import app
+
+    checked = []
+    real_check = app.check_job
+    monkeypatch.setattr(app, "check_job", lambda *a, **k: (checked.append(a[0].model), real_check(*a, **k)))
+
+    def stop_before_measuring(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(app, "measure_job", stop_before_measuring)
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "argv", ["llem", *SMALL, f"hydra.run.dir={tmp_path / 'run'}"])
+    with pytest.raises(SystemExit) as stop:
+        app.main()
+    assert stop.value.code == 130
+    assert len(checked) == 1
+    assert read(tmp_path / "run" / "status.json")["status"] == "interrupted"  # the job itself did start

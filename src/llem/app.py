@@ -37,6 +37,9 @@ from llem.user_config import load_user_config
 
 log = logging.getLogger("llem")
 
+# (config hash, runner kind) of the job ``main`` checked before Hydra started: not checked again in the job.
+_checked_before_hydra: set[tuple[str, str]] = set()
+
 register_configs()
 
 
@@ -85,7 +88,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             status.write(study_run=study_run)
         runner = choose_runner(experiment.engine.value, settings.kind)
         status.write(runner=runner.describe())
-        check_job(experiment, runner.kind, in_study=bool(study_run))  # found now, not after the model loads
+        if (config_hash(experiment), runner.kind) not in _checked_before_hydra:
+            check_job(experiment, runner.kind, in_study=bool(study_run))  # found now, not after the model loads
         isolation = check_devices(settings.device_isolation, gpu_limit=gpu_count(experiment))
         for line in isolation.warnings():
             log.warning("device isolation: %s", line)
@@ -179,7 +183,9 @@ def main() -> None:
         load_user_config()  # a broken user config: one clear message before Hydra starts
         job = check_command_line(argv, max_jobs=run_limit())
         if job is not None and not prints_config(argv):  # a single run: what would stop it here, now
-            check_job(job.experiment, choose_runner(job.experiment.engine.value, job.settings.kind).kind)
+            runner_kind = choose_runner(job.experiment.engine.value, job.settings.kind).kind
+            check_job(job.experiment, runner_kind)
+            _checked_before_hydra.add((config_hash(job.experiment), runner_kind))
         if MULTIRUN_FLAGS & set(argv):
             hydra_options = [o for o in override_args(argv) if o.lstrip("+~").startswith("hydra")]
             selects_slurm(hydra_options, config_name="config")  # Slurm asked for but unreachable: say so
