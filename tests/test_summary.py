@@ -8,6 +8,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
+from llem.results.collect import RUN_COLUMNS
 from llem.results.summary import METRICS, write_summary
 from tests.fakes.result import write_example_result
 
@@ -17,8 +18,9 @@ def study(tmp_path: Path, runs: list[tuple[str, str, float | None]]) -> Path:
     entries = []
     for position, (experiment, status, seconds) in enumerate(runs):
         job = f"{position:04d}_{experiment}_c{position}"
-        (tmp_path / job).mkdir()
-        (tmp_path / job / "experiment.json").write_text(json.dumps({"config": {"model": "llem-tiny"}}))
+        (tmp_path / job).mkdir(parents=True)
+        config = {"model": "llem-tiny", "engine": "transformers", "dtype": "float32"}
+        (tmp_path / job / "experiment.json").write_text(json.dumps({"config": config}))
         if seconds is not None:
             write_example_result(tmp_path / job, output_tokens=32, inference_time_s=seconds)
         entries.append(
@@ -32,14 +34,15 @@ def study(tmp_path: Path, runs: list[tuple[str, str, float | None]]) -> Path:
                 "error": None if status == "completed" else "boom",
             }
         )
-    (tmp_path / "manifest.json").write_text(json.dumps({"study_design_hash": "0" * 16, "runs": entries}))
+    manifest = {"study_name": "s", "study_design_hash": "0" * 16, "runs": entries}
+    (tmp_path / "manifest.json").write_text(json.dumps(manifest))
     return tmp_path
 
 
 def test_rows_and_statistics_come_from_the_typed_results(tmp_path):
     folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 4.0), ("e0", "failed", None)])
     runs, experiments = write_summary(folder)
-    assert list(runs.columns[:7]) == ["position", "experiment_id", "cycle", "engine", "status", "job_dir", "error"]
+    assert list(runs.columns[: len(RUN_COLUMNS)]) == list(RUN_COLUMNS)
     assert set(METRICS) <= set(runs.columns)
     assert runs["output_tokens_per_s"].tolist()[:2] == [16.0, 8.0] and pd.isna(runs["output_tokens_per_s"][2])
     assert runs["energy_method"][0] == "none" and pd.isna(runs["energy_j"][0])  # not measured: empty, not 0

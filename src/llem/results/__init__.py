@@ -1,5 +1,5 @@
 """Results: the typed result (``schema``) with its one writer and reader (``codec``), atomic files, and
-study tables (``llem.results.load(DIR)``)."""
+tables of runs across study, sweep and single-run folders (``llem.results.load(PATHS)``)."""
 
 from __future__ import annotations
 
@@ -7,9 +7,9 @@ from typing import Any
 
 
 def __getattr__(name: str) -> Any:
-    """``load`` imports pandas only when it is used."""
+    """``load`` (:func:`llem.results.collect.load_runs`) imports pandas only when it is used."""
     if name == "load":
-        from llem.results.summary import load
+        from llem.results.collect import load_runs
 
-        return load
+        return load_runs
     raise AttributeError(name)

@@ -1,14 +1,12 @@
-"""Study tables: one row per run, and per-experiment statistics across cycles (mean, std, CV, 95% t-CI).
+"""Result tables: per-experiment statistics across cycles of the per-run table, and the study's summary files.
 
-Built from the study folder's files alone (manifest and each run's result.json, read by
-:func:`llem.results.codec.read_result`), so a partial or crashed study summarises too:
-``llem summarize DIR``. A completed run whose result cannot be read keeps an empty row with the
-reason in ``error``. Columns: docs/result-fields.md.
+The per-run table comes from :func:`llem.results.collect.load_runs` (any mix of study, sweep and
+single-run folders); :data:`METRICS` are its metric columns, each a figure of the typed result.
+``llem summarize DIR`` writes both tables into the folder. Columns: docs/result-fields.md.
 """
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Callable
 from pathlib import Path
@@ -16,11 +14,15 @@ from typing import Any
 
 import pandas as pd
 
-from llem.errors import ConfigError
-from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
-from llem.results.io import read_json, write_parquet_atomic, write_text_atomic
+from llem.results.io import write_parquet_atomic, write_text_atomic
 from llem.results.schema import RunResult
-from llem.study.manifest import read_manifest
+
+
+def peak_memory_mb(result: RunResult) -> float:
+    """MiB: CUDA peak allocated when torch measured it, else the process's peak resident set."""
+    cuda = result.memory.cuda_peak_allocated_mb
+    return cuda if cuda is not None else result.memory.peak_rss_mb
+
 
 # Result fields summarised per run: column name -> the figure of a result (docs/result-fields.md).
 METRICS: dict[str, Callable[[RunResult], Any]] = {
@@ -31,82 +33,44 @@ METRICS: dict[str, Callable[[RunResult], Any]] = {
     "total_tokens_per_s": lambda r: r.throughput.total_tokens_per_s,
     "ttft_mean_s": lambda r: r.latency.ttft.mean_s,
     "ttft_p50_s": lambda r: r.latency.ttft.p50_s,
+    "ttft_p90_s": lambda r: r.latency.ttft.p90_s,
     "ttft_p99_s": lambda r: r.latency.ttft.p99_s,
     "itl_mean_s": lambda r: r.latency.itl.mean_s,
     "itl_p50_s": lambda r: r.latency.itl.p50_s,
+    "itl_p90_s": lambda r: r.latency.itl.p90_s,
     "itl_p99_s": lambda r: r.latency.itl.p99_s,
     "energy_j": lambda r: r.energy.energy_j,
     "adjusted_energy_j": lambda r: r.energy.adjusted_energy_j,
     "energy_per_output_token_j": lambda r: r.energy.energy_per_output_token_j,
+    "adjusted_energy_per_output_token_j": lambda r: r.energy.adjusted_energy_per_output_token_j,
     "tokens_per_joule": lambda r: r.energy.tokens_per_joule,
+    "energy_method": lambda r: r.energy.method,
+    "energy_estimated": lambda r: r.energy.energy_j is not None and not r.energy.measured,
     "flops": lambda r: r.flops.total,
     "peak_rss_mb": lambda r: r.memory.peak_rss_mb,
-    "energy_method": lambda r: r.energy.method,
+    "peak_memory_mb": peak_memory_mb,
+    "peak_memory_scope": lambda r: "cuda peak allocated" if r.memory.cuda_peak_allocated_mb is not None else "peak rss",
     "host_busy": lambda r: r.host_load.busy if r.host_load else None,
     "n_warnings": lambda r: len(r.warnings),
 }
-# Metrics aggregated per experiment across cycles.
+# Metrics aggregated per experiment across its completed cycles.
 AGGREGATED = (
     "output_tokens_per_s",
     "total_tokens_per_s",
     "inference_time_s",
     "ttft_p50_s",
+    "ttft_p90_s",
     "itl_p50_s",
+    "itl_p90_s",
     "energy_j",
     "adjusted_energy_j",
     "energy_per_output_token_j",
+    "adjusted_energy_per_output_token_j",
     "tokens_per_joule",
+    "peak_memory_mb",
 )
-
-
-def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
-    flat: dict[str, Any] = {}
-    for key, value in config.items():
-        name = f"{prefix}{key}"
-        if isinstance(value, dict):
-            flat.update(_flatten(value, name + "."))
-        else:
-            flat[name] = json.dumps(value) if isinstance(value, list) else value
-    return flat
-
-
-def load(study_dir: str | Path) -> pd.DataFrame:
-    """The study's runs, one row each: place, status, the config keys that vary, and the metrics."""
-    folder = Path(study_dir)
-    manifest = read_manifest(folder / "manifest.json")
-    rows, configs = [], []
-    for run in manifest["runs"]:
-        row = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "job_dir", "error")}
-        result = None
-        if run["status"] == "completed":
-            try:
-                result = read_result(folder / run["job_dir"] / RESULT_FILE)
-            except ResultFormatError as err:  # one unreadable file leaves its row empty, with the reason
-                row["error"] = str(err)
-        row.update({name: (figure(result) if result else None) for name, figure in METRICS.items()})
-        config, problem = _config_of(folder / run["job_dir"] / "experiment.json")
-        if problem:
-            row["error"] = problem if row["error"] is None else f"{row['error']}; {problem}"
-        configs.append(_flatten(config))
-        rows.append(row)
-    table = pd.DataFrame(rows)
-    config_table = pd.DataFrame(configs)
-    varying = [c for c in config_table.columns if config_table[c].astype(str).nunique(dropna=False) > 1]
-    return pd.concat([table, config_table[varying].add_prefix("config.")], axis=1)
-
-
-def _config_of(experiment_file: Path) -> tuple[dict[str, Any], str | None]:
-    """The config a run's ``experiment.json`` holds ({} when it was not written), and what is wrong
-    with the file when it is damaged (its run keeps a row, with the reason in ``error``)."""
-    if not experiment_file.exists():
-        return {}, None
-    try:
-        config = read_json(experiment_file).get("config")
-    except (ConfigError, AttributeError):
-        config = None
-    if not isinstance(config, dict):
-        return {}, f"{experiment_file}: damaged (no config object); its config columns are empty"
-    return config, None
+# An experiment's status when none of its runs completed: the first of these its runs have.
+STATUS_ORDER = ("failed", "interrupted", "running", "pending", "skipped")
 
 
 def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
@@ -125,15 +89,41 @@ def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
     return mean, std, (std / mean if mean else math.nan), half, n
 
 
+def experiment_status(statuses: pd.Series) -> str:
+    """``completed`` when any run completed, else the first status of :data:`STATUS_ORDER` present."""
+    present = set(statuses.dropna())
+    if "completed" in present:
+        return "completed"
+    return next((s for s in STATUS_ORDER if s in present), statuses.iloc[0])
+
+
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
-    """Per experiment across its completed cycles: n, mean, std, CV, 95% CI bounds of each metric."""
-    done = runs[runs["status"] == "completed"]
+    """One row per experiment (per source folder and experiment id), in run order: its study, engine,
+    ``n`` completed runs of ``n_runs``, ``status`` and ``error`` (the reason when none completed),
+    energy method(s), the ``config.*`` columns, and per metric of :data:`AGGREGATED` across the
+    completed cycles: ``<m>.n``, ``.mean``, ``.std``, ``.cv``, ``.ci95_low``, ``.ci95_high``."""
+    config_columns = [c for c in runs.columns if c.startswith("config.")]
     rows = []
-    for experiment_id, group in done.groupby("experiment_id", sort=False):
-        row: dict[str, Any] = {"experiment_id": experiment_id, "engine": group["engine"].iloc[0], "n": len(group)}
-        row.update({c: group[c].iloc[0] for c in runs.columns if c.startswith("config.")})
+    for (source, experiment_id), group in runs.groupby(["source", "experiment_id"], sort=False, dropna=False):
+        done = group[group["status"] == "completed"]
+        status = experiment_status(group["status"])
+        errors = group["error"].dropna()
+        methods = done["energy_method"].dropna().unique()
+        row: dict[str, Any] = {
+            "study": group["study"].iloc[0],
+            "source": source,
+            "experiment_id": experiment_id,
+            "engine": next(iter(group["engine"].dropna()), None),
+            "n": len(done),
+            "n_runs": len(group),
+            "status": status,
+            "error": errors.iloc[0] if status != "completed" and len(errors) else None,
+            "energy_method": ", ".join(methods) if len(methods) else None,
+            "energy_estimated": bool(done["energy_estimated"].fillna(False).astype(bool).any()),
+        }
+        row.update({c: next(iter(group[c].dropna()), None) for c in config_columns})
         for metric in AGGREGATED:
-            mean, std, cv, half, n = t_interval(group[metric])
+            mean, std, cv, half, n = t_interval(done[metric])
             row.update(
                 {
                     f"{metric}.n": n,
@@ -148,12 +138,15 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def write_summary(study_dir: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write summary.parquet/csv (runs) and summary_experiments.parquet/csv (aggregates)."""
-    folder = Path(study_dir)
-    runs = load(folder)
+def write_summary(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Write summary.parquet/csv (runs) and summary_experiments.parquet/csv (experiments) into a study
+    or sweep ``folder``; returns both tables."""
+    from llem.results.collect import load_runs  # collect reads METRICS from here
+
+    runs = load_runs(folder)
     experiments = aggregate(runs)
+    target = Path(runs["source"].iloc[0]) if len(runs) else Path(folder)
     for name, table in (("summary", runs), ("summary_experiments", experiments)):
-        write_parquet_atomic(folder / f"{name}.parquet", table)
-        write_text_atomic(folder / f"{name}.csv", table.to_csv(index=False))
+        write_parquet_atomic(target / f"{name}.parquet", table)
+        write_text_atomic(target / f"{name}.csv", table.to_csv(index=False))
     return runs, experiments
