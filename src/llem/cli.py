@@ -77,13 +77,66 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
-    from llem.results.summary import write_summary
+    from llem.results.collect import load_runs, result_folder
+    from llem.results.ranking import print_ranking
+    from llem.results.summary import aggregate, write_summary
 
-    folder = Path(args.study_dir)
-    if not (folder / "manifest.json").exists():
-        raise LlemError(f"{folder}: no manifest.json; give a study folder (outputs/<study>/<time>)")
-    runs, experiments = write_summary(folder)
-    print(f"{len(runs)} runs, {len(experiments)} experiments summarised in {folder}/summary.parquet, summary.csv")
+    console = Console()
+    folders = [result_folder(path) for path in args.paths]
+    experiments = None
+    for folder in folders:
+        if folder.kind == "run":  # one run: nothing to tabulate beside it
+            continue
+        runs, experiments = write_summary(folder.path)
+        console.print(
+            f"{folder.kind} {folder.name}: {len(runs)} runs, {len(experiments)} experiments summarised in "
+            f"{folder.path}/summary.csv, summary_experiments.csv (and .parquet)",
+            markup=False,
+            highlight=False,
+            soft_wrap=True,
+        )
+    if len(folders) > 1 or experiments is None:
+        experiments = aggregate(load_runs([f.path for f in folders]))
+    print_ranking(experiments, console)
+    return 0
+
+
+def _results(args: argparse.Namespace) -> int:
+    from llem.results import catalog
+    from llem.results.collect import load_runs
+    from llem.results.ranking import print_ranking
+    from llem.results.summary import aggregate
+    from llem.user_config import results_dir
+
+    root, console = results_dir(), Console()
+    if args.action == "show":
+        entry = catalog.find(root, args.id)
+        experiments = aggregate(load_runs(entry.folder.path))
+        title = f"{entry.folder.kind} {entry.folder.name} ({entry.id}), started {catalog.started(entry.folder)}"
+        print_ranking(experiments, console, title=title)
+        return 0
+    found = catalog.entries(root)
+    if args.action == "export":
+        files = catalog.export(found, Path(args.dir), args.format)
+        print(f"{len(found)} studies, sweeps and runs under {root} exported to {', '.join(map(str, files))}")
+        return 0
+    if not found:
+        print(f"no studies, sweeps or runs under {root}")
+        return 0
+    table = _table(f"results under {root}", "id", "kind", "name", "started", "runs", "engines", "best", "its mean")
+    for _, row in catalog.overview(found).iterrows():
+        table.add_row(*(escape(str(v)) for v in row))
+    console.print(table)
+    console.print("llem results show ID: one of them ranked", highlight=False, markup=False)
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    from llem.report import build_report
+
+    output = Path(args.output) if args.output else None
+    path = build_report([Path(p) for p in args.paths], output=output, baseline=args.baseline)
+    print(f"report: {path}")
     return 0
 
 
@@ -189,6 +242,9 @@ def _add_study_flags(command: argparse.ArgumentParser) -> None:
     )
 
 
+RESULT_FOLDERS = "study folders (outputs/<study>/<time>), -m sweep folders (outputs/multirun/<time>) or run folders"
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="llem",
@@ -231,9 +287,26 @@ def build_parser() -> argparse.ArgumentParser:
     config.add_argument("-v", "--verbose", action="store_true", help="also the environment and package versions")
     config.set_defaults(handler=_config)
 
-    summarize = sub.add_parser("summarize", help="write a study's summary tables (partial studies too)")
-    summarize.add_argument("study_dir", help="the study folder, e.g. outputs/<study>/<time>")
+    summarize = sub.add_parser(
+        "summarize", help="write the summary tables of studies and sweeps (partial ones too) and rank them"
+    )
+    summarize.add_argument("paths", nargs="+", metavar="PATH", help=RESULT_FOLDERS)
     summarize.set_defaults(handler=_summarize)
+
+    report = sub.add_parser("report", help="write an HTML report of studies, sweeps or runs and print its path")
+    report.add_argument("paths", nargs="+", metavar="PATH", help=RESULT_FOLDERS)
+    report.add_argument("--output", metavar="FILE", help="where to write the report (an .html file)")
+    report.add_argument("--baseline", metavar="EXPERIMENT", help="experiment ID every other is compared with")
+    report.set_defaults(handler=_report)
+
+    results = sub.add_parser("results", help="list the studies, sweeps and runs under the results folder")
+    actions = results.add_subparsers(dest="action")
+    show = actions.add_parser("show", help="one of them, its experiments ranked")
+    show.add_argument("id", metavar="ID", help="as `llem results` lists it, e.g. <study>/<time>, or a folder")
+    export = actions.add_parser("export", help="every run in one flat table (runs.<format>, experiments.<format>)")
+    export.add_argument("dir", metavar="DIR", help="folder to write the tables into (created if missing)")
+    export.add_argument("--format", choices=["parquet", "csv"], default="parquet", help="file format (default parquet)")
+    results.set_defaults(handler=_results)
     return parser
 
 

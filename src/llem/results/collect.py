@@ -142,10 +142,10 @@ def load_runs(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
 def varying_config(configs: list[dict[str, Any]]) -> pd.DataFrame:
     """``config.<key>`` columns of the flattened configs whose values differ between the runs that have
     a config (runs without one, e.g. never started, do not make every key vary)."""
-    frame = pd.DataFrame(configs)
+    frame = pd.DataFrame(configs, dtype=object)
     known = frame.dropna(how="all")
     varying = [c for c in frame.columns if known[c].astype(str).nunique(dropna=False) > 1]
-    return frame[varying].add_prefix("config.")
+    return frame[varying].convert_dtypes().add_prefix("config.")  # whole numbers stay whole beside gaps
 
 
 def _runs_of(folder: ResultFolder) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:

@@ -138,6 +138,13 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
+def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
+    """``table`` with each column of mixed Python types (a config key that is a number in one study and
+    text in another) as text, which Parquet requires; empty values stay empty."""
+    mixed = [c for c in table.columns if table[c].dtype == object and table[c].dropna().map(type).nunique() > 1]
+    return table.assign(**{c: table[c].map(lambda v: None if pd.isna(v) else str(v)) for c in mixed})
+
+
 def write_summary(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Write summary.parquet/csv (runs) and summary_experiments.parquet/csv (experiments) into a study
     or sweep ``folder``; returns both tables."""
@@ -147,6 +154,6 @@ def write_summary(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
     experiments = aggregate(runs)
     target = Path(runs["source"].iloc[0]) if len(runs) else Path(folder)
     for name, table in (("summary", runs), ("summary_experiments", experiments)):
-        write_parquet_atomic(target / f"{name}.parquet", table)
+        write_parquet_atomic(target / f"{name}.parquet", parquet_ready(table))
         write_text_atomic(target / f"{name}.csv", table.to_csv(index=False))
     return runs, experiments

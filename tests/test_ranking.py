@@ -1,0 +1,66 @@
+"""The ranked table of experiments printed at the end of a study, a sweep and by llem summarize."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from rich.console import Console
+
+from llem.results.collect import load_runs
+from llem.results.ranking import describe, print_ranking, ranked, varying_factors
+from llem.results.summary import aggregate
+from tests.fakes.results_tree import make_single_run, make_study, make_sweep
+
+FACTORS = {"dtype": ["float32", "bfloat16"], "transformers.batch_size": [1, 4]}
+
+
+def printed(experiments, **kwargs) -> str:
+    console = Console(record=True, width=250)
+    print_ranking(experiments, console, **kwargs)
+    return console.export_text()
+
+
+def test_experiments_rank_by_energy_per_token_with_factors_by_name(tmp_path):
+    effects = {"dtype": {"bfloat16": 0.5}, "transformers.batch_size": {4: 0.8}}
+    folder = make_study(tmp_path, factors=FACTORS, cycles=3, effects=effects, spread=0.0, failed=[(0, None)])
+    experiments = aggregate(load_runs(folder))
+    text = printed(experiments, report=Path("/x/report.html"))
+    lines = text.splitlines()
+    assert "experiments by energy per output token" in lines[0]
+    header = next(line for line in lines if line.startswith("┃") and "dtype" in line)
+    assert "transformers.batch_size" in header and "energy/token mJ" in header and "output tok/s" in header
+    body = [line for line in lines if line.startswith("│")]
+    order = [(line.split("│")[3].strip(), line.split("│")[4].strip()) for line in body]
+    assert order == [("bfloat16", "4"), ("bfloat16", "1"), ("float32", "4")]  # energy x0.4, x0.5, x0.8
+    assert "failed: dtype=float32 transformers.batch_size=1" in text and "out of memory" in text.lower()
+    assert lines[-1] == "report: /x/report.html"
+    best = ranked(experiments).iloc[0]
+    assert describe(best, varying_factors(experiments)) == "dtype=bfloat16 transformers.batch_size=4"
+    low, mean, high = (best[f"energy_per_output_token_j.{k}"] * 1e3 for k in ("ci95_low", "mean", "ci95_high"))
+    assert f"{mean:.3g} ({low:.3g}–{high:.3g})" in body[0]
+
+
+def test_without_energy_the_ranking_is_by_throughput(tmp_path):
+    folder = make_sweep(tmp_path, factors={"dtype": ["float32", "bfloat16"]}, energy=False)
+    experiments = aggregate(load_runs(folder))
+    text = printed(experiments)
+    assert "experiments by output tokens per second" in text and "energy not measured" in text
+    assert "energy/token" not in text and "report:" not in text
+    means = ranked(experiments)["output_tokens_per_s.mean"].tolist()
+    assert means == sorted(means, reverse=True)
+
+
+def test_estimated_energy_is_said_and_several_sources_show_their_study(tmp_path):
+    study = make_study(tmp_path / "a", factors={"dtype": ["float32"]}, cycles=2, energy_estimated=True)
+    run = make_single_run(tmp_path / "b")
+    text = printed(aggregate(load_runs([study, run])))
+    assert "is an estimate (codecarbon-estimate), not a measurement" in text
+    header = next(line for line in text.splitlines() if line.startswith("┃") and "experiment" in line)
+    assert header.split("┃")[2].strip() == "study" and "fake-study" in text
+
+
+def test_one_cycle_shows_the_mean_alone_and_many_experiments_are_counted(tmp_path):
+    folder = make_study(tmp_path, factors={"transformers.batch_size": list(range(1, 26))}, cycles=1)
+    text = printed(aggregate(load_runs(folder)))
+    assert "... 5 more completed experiments not shown" in text
+    assert "(" not in text.split("┩")[1].split("└")[0]  # no interval from one cycle
