@@ -1,4 +1,5 @@
-"""Hydra callbacks: the end-of-sweep report of a ``python -m llem ... -m`` multirun."""
+"""Hydra callbacks: the end of a ``python -m llem ... -m`` multirun: its summary tables, its experiments
+ranked, its failed jobs and a total."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import Any
 
 from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
+from rich.console import Console
+
+from llem.errors import LlemError
 
 
 def job_statuses(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
@@ -22,11 +26,27 @@ def job_statuses(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
+def rank_sweep(sweep_dir: Path, console: Console) -> None:
+    """Write the sweep's summary tables into its folder and print its experiments ranked; what stops
+    that is one warning line, never a failed sweep."""
+    from llem.results.ranking import print_ranking
+    from llem.results.summary import write_summary
+
+    try:
+        _, experiments = write_summary(sweep_dir)
+    except (LlemError, OSError) as err:
+        print(f"llem: warning: the sweep's summary was not written: {err}", file=sys.stderr)
+        return
+    print_ranking(experiments, console)
+
+
 class SweepReport(Callback):
-    """After a multirun: one line per failed job, a total, and exit code 1 if any job failed."""
+    """After a multirun: the summary tables and the ranked experiments, one line per failed job, a
+    total, and exit code 1 if any job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
         sweep_dir = Path(config.hydra.sweep.dir)
+        rank_sweep(sweep_dir, Console())
         statuses = job_statuses(sweep_dir)
         failed = [(d, s) for d, s in statuses if s.get("status") != "completed"]
         for job_dir, status in failed:

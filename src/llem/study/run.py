@@ -9,6 +9,7 @@ from rich.console import Console
 
 from llem.models.config_file import local_model_config
 from llem.results.io import read_json, write_text_atomic
+from llem.results.ranking import print_ranking
 from llem.results.summary import write_summary
 from llem.study.launch import (
     RunOptions,
@@ -81,7 +82,8 @@ def _run_in(folder: Path, argv: list[str], console: Console, locked: bool) -> in
         write_summary(folder)
         final_panel(read_json(folder / "manifest.json"), console)
         return 130
-    write_summary(folder)
+    _, experiments = write_summary(folder)
+    print_ranking(experiments, console)
     manifest = read_json(folder / "manifest.json")
     final_panel(manifest, console)
     return (
