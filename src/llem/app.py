@@ -6,7 +6,9 @@
 
 from __future__ import annotations
 
+import functools
 import logging
+import math
 import os
 import sys
 import time
@@ -18,11 +20,12 @@ import hydra
 from hydra.core.hydra_config import HydraConfig
 from hydra.errors import HydraException
 from hydra.types import RunMode
-from omegaconf import DictConfig
+from omegaconf import DictConfig, OmegaConf
+from omegaconf.errors import OmegaConfBaseException
 
 from llem.config.command_line import check_command_line, hydra_message, job_of, prints_config
 from llem.config.load import config_hash, to_dict
-from llem.config.overrides import MULTIRUN_FLAGS, free_form_spelling, override_args
+from llem.config.overrides import MULTIRUN_FLAGS, free_form_spelling, override_args, parse_overrides, sweep_size
 from llem.config.store import register_configs
 from llem.engines import gpu_count
 from llem.errors import JobFailed, LlemError
@@ -88,6 +91,8 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
             status.write(study_run=study_run)
         runner = choose_runner(experiment.engine.value, settings.kind)
         status.write(runner=runner.describe())
+        if not study_run:  # a study names its run itself (study i/N)
+            log.info("%s: %s", _job_title(hc), " ".join(hc.overrides.task) or "the default configuration")
         if (config_hash(experiment), runner.kind) not in _checked_before_hydra:
             check_job(experiment, runner.kind, in_study=bool(study_run))  # found now, not after the model loads
         isolation = check_devices(settings.device_isolation, gpu_limit=gpu_count(experiment))
@@ -135,6 +140,26 @@ def run_job(cfg: DictConfig) -> dict[str, Any] | None:
         output_dir,
     )
     return headline(result)
+
+
+def _job_title(hc: Any) -> str:
+    """``run`` for a single run; ``job i/N`` for the i-th of a ``-m`` sweep's N jobs (N counted from the
+    sweep's command line in its ``multirun.yaml``; ``job i`` when that does not give it)."""
+    if hc.mode != RunMode.MULTIRUN:
+        return "run"
+    number = hc.job.num + 1
+    total = _sweep_jobs(str(hc.sweep.dir))
+    return f"job {number}/{total}" if total and total >= number else f"job {number}"
+
+
+@functools.cache
+def _sweep_jobs(sweep_dir: str) -> int | None:
+    """Jobs of the ``-m`` sweep in ``sweep_dir``: the product of its overrides' value counts."""
+    try:
+        overrides = OmegaConf.load(Path(sweep_dir) / "multirun.yaml").hydra.overrides.task
+        return math.prod(sweep_size(o) for o in parse_overrides(list(overrides)))
+    except (OSError, ValueError, OmegaConfBaseException):
+        return None
 
 
 def _record_refusal(job_dir: Path, message: str) -> None:

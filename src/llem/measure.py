@@ -30,6 +30,7 @@ from llem.energy.select import Selection, select_sampler
 from llem.engines import create_engine, gpu_count
 from llem.engines.base import EngineRun, InferenceEngine
 from llem.models import prepare_if_needed
+from llem.progress import Progress
 from llem.results.codec import RESULT_FILE, build, write_result
 from llem.results.record import summarize_run
 from llem.results.schema import (
@@ -114,14 +115,17 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         telemetry = Telemetry.start()
         engine.synchronize()
         inference_start = utc_now()
-        # The energy window and the timed window are one interval: nothing else runs inside.
+        progress = Progress("measuring", len(prompts))
+        # The energy window and the timed window are one interval: nothing else runs inside (progress
+        # is noted where the engine already stops per batch or step; see llem.progress).
         if sampler is not None:
             sampler.begin_window()
         t0 = time.perf_counter()
-        run = engine.generate(prompts)
+        run = engine.generate(prompts, progress)
         engine.synchronize()
         inference_time_s = time.perf_counter() - t0
         reading = sampler.end_window() if sampler is not None else None
+        progress.finish()
         inference_end = utc_now()
         phases.inference = inference_time_s
         window_end_s = time.time()
@@ -272,7 +276,10 @@ def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Pro
     if not w.convergence_detection:
         n = -(-w.n_warmup // batch) * batch if w.n_warmup else 0
         if n:
-            engine.generate(_cycle(warm, n))
+            log.info("warm-up: %d prompts", n)
+            progress = Progress("warm-up", n)
+            engine.generate(_cycle(warm, n), progress)
+            progress.finish()
         return Warmup(
             enabled=True,
             mode="fixed",
@@ -282,15 +289,24 @@ def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Pro
             batch_size=batch,
             output_tokens_per_prompt=cfg.max_output_tokens,
         )
-    return converge(lambda chunk: engine.generate(chunk), warm, batch, cfg)
+    log.info("warm-up: until the latency CV is below %g, at most %d prompts", w.cv_threshold, w.max_prompts)
+    progress = Progress("warm-up", w.max_prompts, at_most=True)
+    record = converge(lambda chunk: engine.generate(chunk), warm, batch, cfg, progress)
+    progress.finish()
+    return record
 
 
 def converge(
-    generate: Callable[[list[Prompt]], EngineRun], prompts: list[Prompt], batch: int, cfg: ExperimentConfig
+    generate: Callable[[list[Prompt]], EngineRun],
+    prompts: list[Prompt],
+    batch: int,
+    cfg: ExperimentConfig,
+    progress: Progress | None = None,
 ) -> Warmup:
     """CV mode: warm up one batch at a time until the latency CV of the last window is low enough.
 
-    Stops when CV < ``cv_threshold`` after ``min_prompts``, or at ``max_prompts``.
+    Stops when CV < ``cv_threshold`` after ``min_prompts``, or at ``max_prompts``. ``progress`` is
+    told the prompts done and the CV after each batch.
     """
     w = cfg.warmup
     latencies: list[float] = []
@@ -306,8 +322,10 @@ def converge(
         if len(latencies) >= w.window_size:
             window = latencies[-w.window_size :]
             cv = statistics.stdev(window) / statistics.mean(window)
-            if used >= w.min_prompts and cv < w.cv_threshold:
-                return _cv_summary(used, len(latencies), cv, True)
+        if progress is not None:
+            progress.update(used, note=f"latency CV {cv:.3f}" if cv is not None else "")
+        if cv is not None and used >= w.min_prompts and cv < w.cv_threshold:
+            return _cv_summary(used, len(latencies), cv, True)
     return _cv_summary(used, len(latencies), cv, False)
 
 

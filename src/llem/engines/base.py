@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from llem.datasets import Prompt
+from llem.progress import Progress
 
 
 @dataclass
@@ -74,8 +75,12 @@ class InferenceEngine(Protocol):
     def load(self) -> LoadInfo:
         """Load the tokenizer and model; called once, before any generation."""
 
-    def generate(self, prompts: list[Prompt]) -> EngineRun:
-        """Generate for ``prompts`` in the configured batches; blocks until all are done."""
+    def generate(self, prompts: list[Prompt], progress: Progress | None = None) -> EngineRun:
+        """Generate for ``prompts`` in the configured batches; blocks until all are done.
+
+        ``progress`` is updated only where the engine already stops to take a time (after a batch or
+        a decoding step), never with a synchronisation of its own.
+        """
 
     def synchronize(self) -> None:
         """Wait for queued device work (so a timing window closes on finished work)."""

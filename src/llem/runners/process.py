@@ -8,6 +8,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from llem.config.schema import RunnerConfig
+from llem.progress import worker_environment
 from llem.runners.supervise import Supervisor, WorkerExit
 
 
@@ -17,8 +18,14 @@ def worker_command(job_dir: Path) -> list[str]:
 
 
 def run_process(job_dir: Path, settings: RunnerConfig, on_start: Callable[[int], None] | None = None) -> WorkerExit:
-    """Spawn the worker for ``job_dir`` and supervise it; its output goes to ``worker.log``."""
-    env = {**os.environ, "PYTHONUNBUFFERED": "1", "LLEM_SUPERVISOR_PID": str(os.getpid())}
+    """Spawn the worker for ``job_dir`` and supervise it; its output goes to ``worker.log`` (and is
+    echoed to stderr: with live progress lines when that is a terminal)."""
+    env = {
+        **os.environ,
+        "PYTHONUNBUFFERED": "1",
+        "LLEM_SUPERVISOR_PID": str(os.getpid()),
+        **worker_environment(sys.stderr),
+    }
     return Supervisor(
         worker_command(job_dir),
         job_dir / "worker.log",

@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
+from llem.progress import TerminalEcho, is_live_line
 from llem.runners import shm
 
 # Seconds a stopped worker gets between SIGTERM and SIGKILL.
@@ -122,15 +123,27 @@ class Supervisor:
                 return "exited"
 
     def _copy_output(self, proc: subprocess.Popen) -> None:
+        """Copy the worker's lines to its log and the echo; live progress lines (a terminal's) are
+        shown in place and not logged (see :mod:`llem.progress`)."""
         assert proc.stdout is not None
+        echo = self.echo
+        terminal = TerminalEcho(echo) if echo is not None and echo.isatty() else None
         with open(self.log_path, "ab") as log:
-            for line in iter(proc.stdout.readline, b""):
-                self._last_output = time.monotonic()
-                log.write(line)
-                log.flush()
-                if self.echo is not None:
-                    self.echo.write(line.decode("utf-8", errors="replace"))
-                    self.echo.flush()
+            try:
+                for line in iter(proc.stdout.readline, b""):
+                    self._last_output = time.monotonic()
+                    text = line.decode("utf-8", errors="replace")
+                    if not is_live_line(text):
+                        log.write(line)
+                        log.flush()
+                    if terminal is not None:
+                        terminal.write(text)
+                    elif echo is not None:
+                        echo.write(text)
+                        echo.flush()
+            finally:
+                if terminal is not None:
+                    terminal.close()
 
     def _stop(self, proc: subprocess.Popen) -> None:
         """SIGTERM the worker's process group, SIGKILL it after the grace period; then unlink the shared

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import contextlib
 import time
+from collections.abc import Callable
 from typing import Any
 
 from llem import flops
@@ -13,6 +14,7 @@ from llem.engines.base import BatchRecord, EngineRun, LoadInfo
 from llem.engines.prompts import applies_chat_template, encode_prompts
 from llem.engines.transformers import generation, loading
 from llem.models import resolve_model
+from llem.progress import Progress
 
 
 class TransformersEngine:
@@ -67,12 +69,25 @@ class TransformersEngine:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(self, prompts: list[Prompt]) -> EngineRun:
-        """Every prompt arrives now; the batches run one after the other (later ones queue)."""
+    def generate(self, prompts: list[Prompt], progress: Progress | None = None) -> EngineRun:
+        """Every prompt arrives now; the batches run one after the other (later ones queue).
+
+        ``progress`` hears of each decoding step (from the step timer, which already synchronises and
+        timestamps it) and of each finished batch, with the batch's exact output tokens.
+        """
         arrival = time.perf_counter()
         run = EngineRun(requests=[], batches=[])
-        for first in range(0, len(prompts), self.batch_size):
-            self._generate_batch(prompts[first : first + self.batch_size], run, arrival)
+        batches = -(-len(prompts) // self.batch_size)
+        tokens = 0
+        for index, first in enumerate(range(0, len(prompts), self.batch_size)):
+            batch = prompts[first : first + self.batch_size]
+            on_step = None
+            if progress is not None:
+                on_step = _step_reporter(progress, first, len(batch), len(prompts), (index + 1, batches), tokens)
+            self._generate_batch(batch, run, arrival, on_step)
+            if progress is not None:
+                tokens += sum(r.output_tokens for r in run.requests[first:])
+                progress.update(len(run.requests), tokens, batch=(index + 1, batches))
         return run
 
     def _max_new_tokens(self, prompt: Prompt, input_len: int) -> int:
@@ -86,7 +101,9 @@ class TransformersEngine:
         cfg = self._model.config
         return int(getattr(cfg, "max_position_embeddings", 0) or self._tokenizer.model_max_length)
 
-    def _generate_batch(self, batch: list[Prompt], run: EngineRun, arrival: float) -> None:
+    def _generate_batch(
+        self, batch: list[Prompt], run: EngineRun, arrival: float, on_step: StepReporter | None = None
+    ) -> None:
         import torch
 
         ids = encode_prompts(self._tokenizer, batch, self.cfg.max_input_tokens, self._chat_template)
@@ -99,7 +116,7 @@ class TransformersEngine:
             kwargs["min_new_tokens"] = new_tokens
         timer = self._timer
         assert timer is not None
-        timer.reset()
+        timer.reset(None if on_step is None else lambda length: on_step(length - padded, new_tokens))
         with torch.inference_mode(), self._autocast():
             out = self._model.generate(
                 **enc,
@@ -193,6 +210,22 @@ class TransformersEngine:
             import torch
 
             torch.cuda.empty_cache()
+
+
+# Called after each decoding step with (tokens generated so far per row, the batch's step budget).
+StepReporter = Callable[[int, int], None]
+
+
+def _step_reporter(
+    progress: Progress, done: int, size: int, total: int, batch: tuple[int, int], tokens: int
+) -> StepReporter:
+    """Tells ``progress`` how far the batch of ``size`` prompts after the first ``done`` has got."""
+
+    def report(generated: int, budget: int) -> None:
+        fraction = (done + size * min(generated, budget) / budget) / total
+        progress.update(done, tokens, fraction=fraction, batch=batch, step=(generated, budget))
+
+    return report
 
 
 def _dtype_name(dtype: Any) -> str:

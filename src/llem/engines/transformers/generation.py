@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 from llem.config.schema import ExperimentConfig, TransformersConfig
@@ -46,23 +46,30 @@ class StepTimer:
     """A stopping criterion that never stops: it timestamps every decoding step.
 
     ``generate`` calls it once per step after the new tokens are appended, so ``marks`` holds
-    ``(seconds since start, sequence length)`` pairs; the first mark is the first token.
+    ``(seconds since start, sequence length)`` pairs; the first mark is the first token. After each
+    mark, ``on_step`` (set by :meth:`reset`) gets the sequence length: progress, told at a point that
+    is already synchronised and timed.
     """
 
     def __init__(self, synchronize: Any) -> None:
         self._sync = synchronize
         self.start = 0.0
         self.marks: list[tuple[float, int]] = []
+        self._on_step: Callable[[int], None] | None = None
 
-    def reset(self) -> None:
+    def reset(self, on_step: Callable[[int], None] | None = None) -> None:
         self.marks.clear()
+        self._on_step = on_step
         self.start = time.perf_counter()
 
     def __call__(self, input_ids: Any, scores: Any, **kwargs: Any) -> Any:
         import torch
 
         self._sync()
-        self.marks.append((time.perf_counter() - self.start, int(input_ids.shape[-1])))
+        length = int(input_ids.shape[-1])
+        self.marks.append((time.perf_counter() - self.start, length))
+        if self._on_step is not None:
+            self._on_step(length)
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
 
 
