@@ -1,0 +1,146 @@
+"""``report.html``: one self-contained page (plotly.js inline once, no network) of a study, a ``-m`` sweep,
+a single run, or several of them compared.
+
+Where it goes: ``<folder>/report.html`` when one folder is given, else ``./report.html``; ``output``
+overrides both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from html import escape
+from pathlib import Path
+
+import plotly.graph_objects as go
+import plotly.io as pio
+from rich.console import Console
+from rich.markup import escape as rich_escape
+
+from llem.report import charts, runs, tables
+from llem.report.data import ReportData, factor_name, load_report_data
+from llem.report.header import header_html
+from llem.report.significance import baseline_key, significance_html
+from llem.report.warnings_panel import warnings_html
+from llem.results.collect import result_folder
+from llem.results.io import write_text_atomic
+
+REPORT_FILE = "report.html"
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:0 auto;max-width:1200px;padding:0 1.5em 3em;color:#1d2733}
+h1{margin-top:1em} h2{border-bottom:2px solid #d0d8e2;padding-bottom:.2em;margin-top:2em}
+dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3em 1em} dt{font-weight:600}
+.notice{background:#fff4d6;border-left:4px solid #e0a100;padding:.6em 1em;font-weight:600}
+table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,table.data th{border:1px solid #d0d8e2;
+padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
+li.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
+"""
+SECTIONS = {
+    "experiments": "Experiments",
+    "pareto": "Pareto fronts",
+    "effects": "Effect of each swept factor",
+    "significance": "Significance",
+    "runs": "Per run",
+    "warnings": "Warnings",
+}
+
+
+class Page:
+    """Figures as HTML: plotly.js is written inline with the first figure only."""
+
+    def __init__(self) -> None:
+        self.has_plotlyjs = False
+
+    def figure(self, figure: go.Figure) -> str:
+        html = pio.to_html(
+            figure,
+            full_html=False,
+            include_plotlyjs=not self.has_plotlyjs,
+            config={"displaylogo": False, "responsive": True},
+            default_width="100%",
+        )
+        self.has_plotlyjs = True
+        return html
+
+
+def build_report(paths: Sequence[Path], *, output: Path | None = None, baseline: str | None = None) -> Path:
+    """Write the report of ``paths`` (study, sweep or run folders) and return its path; ``baseline``: an
+    experiment id every other experiment is also tested against."""
+    data = load_report_data(paths)
+    baseline_id = baseline_key(data, baseline)
+    page = Page()
+    body = {
+        "experiments": page.figure(tables.experiments_figure(data)) + tables.failures_html(data),
+        "pareto": _pareto(data, page),
+        "effects": _effects(data, page),
+        "significance": significance_html(data, baseline_id),
+        "runs": _runs(data, page),
+        "warnings": warnings_html(data),
+    }
+    nav = "".join(f"<a href='#{key}'>{title}</a>" for key, title in SECTIONS.items())
+    sections = "".join(f"<section id='{k}'><h2>{SECTIONS[k]}</h2>{html}</section>" for k, html in body.items())
+    title = escape(" vs ".join(dict.fromkeys(data.runs["study"].astype(str))))
+    document = (
+        f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>llem report: {title}</title>"
+        f"<style>{STYLE}</style></head><body><header id='header'>{header_html(data)}</header>"
+        f"<nav>{nav}</nav>{sections}</body></html>"
+    )
+    target = output or _default_output(paths)
+    write_text_atomic(target, document)
+    return target
+
+
+def write_report_quietly(paths: Sequence[Path], console: Console) -> Path | None:
+    """:func:`build_report` with the default location; any failure is one warning line and None (a
+    report that cannot be built never fails the study or sweep it describes)."""
+    try:
+        return build_report(paths)
+    except Exception as err:  # noqa: BLE001  (any failure: the results themselves are safe on disk)
+        console.print(
+            f"[yellow]llem: warning: no report written: {rich_escape(str(err) or type(err).__name__)}[/]",
+            soft_wrap=True,
+        )
+        return None
+
+
+def _default_output(paths: Sequence[Path]) -> Path:
+    if len(paths) == 1:
+        return result_folder(paths[0]).path / REPORT_FILE
+    return Path.cwd() / REPORT_FILE
+
+
+def _pareto(data: ReportData, page: Page) -> str:
+    pairs = charts.pareto_pairs(data)
+    if not pairs:
+        return "<p>No experiment has both a throughput and a latency or energy figure: no front to draw.</p>"
+    note = (
+        "" if data.energy_measured else "<p>Energy was not measured, so the fronts are throughput against latency.</p>"
+    )
+    intro = "<p>Each point is an experiment's mean over its cycles, with 95% CI bars; red: not dominated.</p>"
+    return note + intro + "".join(page.figure(charts.pareto_figure(data, x, y)) for x, y in pairs)
+
+
+def _effects(data: ReportData, page: Page) -> str:
+    if not data.factors:
+        return "<p>No configuration key varies between the experiments: there is no factor to show.</p>"
+    metrics = charts.effect_metrics(data)
+    if not metrics:
+        return "<p>No completed run: no figure to show against the factors.</p>"
+    return "".join(
+        f"<h3>{escape(factor_name(f))}</h3>" + page.figure(charts.effect_figure(data, f, metrics)) for f in data.factors
+    )
+
+
+def _runs(data: ReportData, page: Page) -> str:
+    found = runs.series_runs(data)
+    if found:
+        drawn = "".join(
+            f"<h3>{escape(label)}</h3>" + page.figure(runs.telemetry_figure(result, path))
+            for label, result, path in found[: runs.MAX_SERIES]
+        )
+        telemetry = drawn + runs.unseen_series_html(found[runs.MAX_SERIES :])
+    else:
+        reasons = sorted({r.telemetry.reason or "not recorded" for r in data.results.values()})
+        telemetry = (
+            f"<p>No run recorded a telemetry time series ({escape('; '.join(reasons) or 'no completed run')}).</p>"
+        )
+    return telemetry + "<h3>Warnings and errors of each run</h3>" + runs.run_notes_html(data)

@@ -1,0 +1,42 @@
+"""Every measurement warning of the completed runs, grouped by kind, with counts and the runs affected."""
+
+from __future__ import annotations
+
+import re
+from collections import defaultdict
+from html import escape
+
+from llem.report.data import ReportData
+
+KIND_PREFIX_CHARS = 40  # a warning's text before its first colon names its kind when it is this short
+NUMBER = re.compile(r"\d+(\.\d+)?")
+
+
+def warning_kind(text: str) -> str:
+    """``host busy: other processes used 67% ...`` -> ``host busy``; without a short prefix, the text
+    with its numbers replaced by ``#`` (so ``GPU 0 throttled ... for 1.2 s`` and ``... 3.4 s`` group)."""
+    prefix, colon, _ = text.partition(":")
+    if colon and len(prefix) <= KIND_PREFIX_CHARS:
+        return prefix.strip()
+    return NUMBER.sub("#", text)
+
+
+def warnings_html(data: ReportData) -> str:
+    """A table: kind, number of warnings, runs affected (labels), one example text."""
+    labels = data.runs.set_index("job_dir")["run_label"]
+    kinds: dict[str, list[tuple[str, str]]] = defaultdict(list)
+    for job_dir, result in data.results.items():
+        for text in result.warnings:
+            kinds[warning_kind(text)].append((str(labels[job_dir]), text))
+    if not kinds:
+        return f"<p>No measurement warning in the {len(data.results)} completed run(s).</p>"
+    rows = []
+    for kind, found in sorted(kinds.items(), key=lambda item: -len(item[1])):
+        runs = sorted({label for label, _ in found})
+        listed = "".join(f"<li>{escape(r)}</li>" for r in runs)
+        affected = f"<details><summary>{len(runs)} run(s)</summary><ul>{listed}</ul></details>"
+        rows.append(
+            f"<tr><td>{escape(kind)}</td><td>{len(found)}</td><td>{affected}</td><td>{escape(found[0][1])}</td></tr>"
+        )
+    head = "<tr><th>kind</th><th>warnings</th><th>runs affected</th><th>example</th></tr>"
+    return f"<table class='data'>{head}{''.join(rows)}</table>"

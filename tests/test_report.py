@@ -1,0 +1,149 @@
+"""llem.report: report.html of studies, sweeps and single runs (fake result folders), read back as text."""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+import pytest
+from rich.console import Console
+
+from llem.errors import LlemError
+from llem.report import build_report, write_report_quietly
+from llem.report.warnings_panel import warning_kind
+from llem.results.collect import load_runs
+from tests.fakes.results_tree import make_single_run, make_study, make_sweep
+
+FACTORS = {"dtype": ["float16", "bfloat16"], "transformers.batch_size": [1, 4]}
+SECTION_IDS = ("header", "experiments", "pareto", "effects", "significance", "runs", "warnings")
+PLOTLY_BUNDLE = "plotly.js v"  # the banner at the top of the inline plotly.min.js
+
+
+def section(html: str, name: str) -> str:
+    """The text of ``<section id=name>`` (the header for ``header``)."""
+    tag = "header" if name == "header" else "section"
+    match = re.search(f"<{tag} id='{name}'>(.*?)</{tag}>", html, re.S)
+    assert match, f"no {name} section"
+    return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), match.group(1))  # plotly's JSON escapes
+
+
+@pytest.fixture(scope="module")
+def study(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """2 x 2 factors x 3 cycles, one experiment failed in every cycle, telemetry in 2 runs."""
+    return make_study(tmp_path_factory.mktemp("study"), factors=FACTORS, failed=[(3, None)], timeseries_runs=2)
+
+
+@pytest.fixture(scope="module")
+def study_html(study: Path) -> str:
+    path = build_report([study])
+    assert path == study / "report.html"
+    return path.read_text()
+
+
+def test_one_page_with_every_section_and_plotly_inline_once(study_html):
+    for name in SECTION_IDS:
+        section(study_html, name)
+    assert study_html.count(PLOTLY_BUNDLE) == 1
+    assert not re.search(r"<script[^>]*\ssrc=", study_html)  # every script inline: opens offline
+    # table, 3 fronts, 2 factors, 2 runs' telemetry
+    assert study_html.count("Plotly.newPlot(") == 1 + 3 + 2 + 2
+
+
+def test_header_names_study_design_machine_engine_and_energy_method(study, study_html):
+    header = section(study_html, "header")
+    design = json.loads((study / "manifest.json").read_text())["study_design_hash"]
+    for text in ("fake-study", design, "NVIDIA H100 80GB HBM3", "driver 550.54.15", "AMD EPYC", "transformers", "nvml"):
+        assert text in header, text
+    assert "class='notice'" not in header  # energy measured: nothing to warn about
+
+
+def test_experiments_table_names_factors_and_gives_the_failure_reason(study_html):
+    experiments = section(study_html, "experiments")
+    assert "transformers.<br>batch_size" in experiments and "float16" in experiments
+    assert "sort by energy / output token (mJ), lowest first" in experiments
+    assert "dtype=bfloat16, transformers.batch_size=4</b> (failed): OutOfMemoryError" in experiments
+
+
+def test_fronts_of_energy_against_throughput_and_latency(study_html):
+    pareto = section(study_html, "pareto")
+    for axis in ("output tok/s", "TTFT p90 (ms)", "ITL p50 (ms)"):
+        assert f'"text":"{axis}"' in pareto, axis
+    assert pareto.count('"name":"Pareto front"') == 3
+
+
+def test_significance_in_sentences_with_holm(study_html):
+    significance = section(study_html, "significance")
+    assert "Holm" in significance and "comparison(s)" in significance
+    assert re.search(r"(lower|higher|no detectable difference)", significance)
+
+
+def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
+    runs = section(study_html, "runs")
+    assert runs.count('"text":"measured"') == 2 and "idle baseline" in runs
+    warnings = section(study_html, "warnings")
+    assert "<th>runs affected</th>" in warnings and "run(s)</summary>" in warnings
+
+
+def test_without_energy_fronts_are_throughput_against_latency_and_the_header_says_so(tmp_path):
+    folder = make_study(tmp_path, factors=FACTORS, energy=False, timeseries_runs=0)
+    html = build_report([folder]).read_text()
+    assert "Energy was not measured in 12 of 12 runs" in section(html, "header")
+    pareto = section(html, "pareto")
+    assert "Energy was not measured, so the fronts are throughput against latency" in pareto
+    assert pareto.count('"name":"Pareto front"') == 2
+    assert "No run recorded a telemetry time series" in section(html, "runs")
+
+
+def test_an_energy_estimate_is_stated_at_the_top(tmp_path):
+    folder = make_study(tmp_path, factors={"dtype": ["float16", "bfloat16"]}, energy_estimated=True, cycles=2)
+    assert "is an estimate (" in section(build_report([folder]).read_text(), "header")
+
+
+def test_one_cycle_says_no_test_is_possible(tmp_path):
+    folder = make_study(tmp_path, factors=FACTORS, cycles=1)
+    assert "No test is possible: every experiment has fewer than 2 completed cycles" in section(
+        build_report([folder]).read_text(), "significance"
+    )
+
+
+def test_a_study_and_a_sweep_together_go_to_the_current_folder(tmp_path, monkeypatch):
+    study = make_study(tmp_path / "a", factors=FACTORS, name="first")
+    sweep = make_sweep(tmp_path / "b", factors={"dtype": ["float16", "bfloat16"]})
+    monkeypatch.chdir(tmp_path)
+    path = build_report([study, sweep])
+    assert path == tmp_path / "report.html"
+    html = path.read_text()
+    assert "llem report: first vs " in html and "first: dtype=float16" in html
+    assert html.count(PLOTLY_BUNDLE) == 1
+
+
+def test_single_run_has_no_factor_and_a_named_baseline_must_exist(tmp_path):
+    run = make_single_run(tmp_path)
+    html = build_report([run], output=tmp_path / "out.html").read_text()
+    assert "No configuration key varies" in section(html, "effects")
+    with pytest.raises(LlemError, match="--baseline nope: no experiment has that id"):
+        build_report([run], output=tmp_path / "out.html", baseline="nope")
+
+
+def test_a_baseline_is_compared_with_every_experiment(study):
+    runs = load_runs(study)
+    chosen = runs[(runs["config.dtype"] == "float16") & (runs["config.transformers.batch_size"] == 4)]
+    baseline = chosen["experiment_id"].iloc[0]  # differs from dtype=bfloat16, batch_size=1 in both factors
+    html = build_report([study], output=study / "baseline.html", baseline=baseline).read_text()
+    assert "<td>(baseline)</td>" in section(html, "significance")
+
+
+def test_a_failed_report_is_one_warning_line(tmp_path):
+    console = Console(record=True, width=200)
+    assert write_report_quietly([tmp_path], console) is None
+    text = console.export_text()
+    assert text.startswith("llem: warning: no report written:") and "holds no llem results" in text
+    assert text.count("\n") == 1
+
+
+def test_warning_kinds_group_by_prefix_or_by_text_without_numbers():
+    assert warning_kind("host busy: other processes used 67% of the usable CPUs' time") == "host busy"
+    assert warning_kind("GPU 0 throttled (power) for 1.2 s in the window") == warning_kind(
+        "GPU 1 throttled (power) for 13.0 s in the window"
+    )
