@@ -1,0 +1,121 @@
+"""llem summarize, llem results (list, show, export) and the end of a -m sweep, run as a user runs them:
+tables and files for studies, sweeps and runs; one ``llem:`` line and a non-zero exit for each mistake."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pandas as pd
+import pytest
+from omegaconf import OmegaConf
+from rich.console import Console
+
+from llem.callbacks import SweepReport, rank_sweep
+from tests.fakes.results_tree import make_single_run, make_study, make_sweep
+
+FACTORS = {"dtype": ["float32", "bfloat16"], "transformers.batch_size": [1, 4]}
+
+
+def llem(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {**os.environ, "COLUMNS": "200", "LLEM_USER_CONFIG": str(cwd / "no-user-config.yaml")}
+    return subprocess.run(
+        [sys.executable, "-m", "llem.cli", *args], cwd=cwd, capture_output=True, text=True, timeout=300, env=env
+    )
+
+
+def assert_one_error_line(proc: subprocess.CompletedProcess, *words: str) -> None:
+    assert proc.returncode != 0 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("llem: "), proc.stderr
+    for word in words:
+        assert word in proc.stderr, proc.stderr
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory) -> Path:
+    """A working folder whose outputs/ holds a study, a sweep with a failed job and a single run."""
+    cwd = tmp_path_factory.mktemp("results")
+    outputs = cwd / "outputs"
+    make_study(outputs, factors=FACTORS, cycles=3, failed=[(3, None)], name="batching")
+    make_sweep(outputs, factors={"dtype": ["float32", "bfloat16"]}, failed=[1])
+    make_single_run(outputs)
+    return cwd
+
+
+def test_summarize_a_sweep_and_a_study_together(results):
+    study = results / "outputs" / "batching" / "2026-03-02T09-00-00"
+    sweep = results / "outputs" / "multirun" / "2026-03-02T09-00-00"
+    proc = llem("summarize", str(study), "outputs/multirun/2026-03-02T09-00-00", cwd=results)
+    assert proc.returncode == 0, proc.stderr
+    assert f"study batching: 12 runs, 4 experiments summarised in {study}/summary.csv" in proc.stdout
+    assert f"sweep 2026-03-02T09-00-00: 2 runs, 2 experiments summarised in {sweep}/summary.csv" in proc.stdout
+    assert "experiments by energy per output token" in proc.stdout
+    assert "failed: batching: dtype=bfloat16 transformers.batch_size=4" in proc.stdout
+    runs = pd.read_parquet(study / "summary.parquet")
+    assert runs["study"].unique().tolist() == ["batching"] and len(runs) == 12
+    assert set(pd.read_csv(sweep / "summary_experiments.csv")["status"]) == {"completed", "failed"}
+
+
+def test_summarize_refuses_folders_without_results(results):
+    assert_one_error_line(llem("summarize", "nowhere", cwd=results), "nowhere: no such folder", "sweep folder")
+    assert_one_error_line(llem("summarize", "outputs", cwd=results), "holds no llem results", "holds 3 below")
+
+
+def test_results_lists_every_study_sweep_and_run(results):
+    proc = llem("results", cwd=results)
+    assert proc.returncode == 0, proc.stderr
+    rows = [line for line in proc.stdout.splitlines() if line.startswith("│")]
+    ids = [row.split("│")[1].strip() for row in rows if row.split("│")[1].strip()]
+    assert ids == ["batching/2026-03-02T09-00-00", "multirun/2026-03-02T09-00-00", "runs/2026-03-02T09-00-00"]
+    study = rows[0]
+    assert "9 completed, 3 failed" in study and "transformers" in study and "mJ/token" in study
+    assert "dtype=" in study and "transformers.batch_size=" in study
+
+
+def test_results_show_ranks_one_by_its_id_or_its_study_name(results):
+    for ident in ("batching/2026-03-02T09-00-00", "batching"):
+        proc = llem("results", "show", ident, cwd=results)
+        assert proc.returncode == 0, proc.stderr
+        assert proc.stdout.startswith("study batching (batching/2026-03-02T09-00-00), started 2026-03-02T09:00:00Z")
+        assert "transformers.batch_size" in proc.stdout
+    assert_one_error_line(llem("results", "show", "nope", cwd=results), "no result with ID 'nope'", "llem results")
+
+
+def test_results_export_writes_one_flat_table(results, tmp_path):
+    for fmt in ("parquet", "csv"):
+        proc = llem("results", "export", str(tmp_path / fmt), "--format", fmt, cwd=results)
+        assert proc.returncode == 0, proc.stderr
+        read = pd.read_parquet if fmt == "parquet" else pd.read_csv
+        runs = read(tmp_path / fmt / f"runs.{fmt}")
+        assert runs["study"].value_counts().to_dict() == {"batching": 12, "2026-03-02T09-00-00": 3}
+        assert set(runs["kind"]) == {"study", "sweep", "run"}
+        assert len(read(tmp_path / fmt / f"experiments.{fmt}")) == 4 + 2 + 1
+
+
+def test_results_mistakes_are_one_line_each(results, tmp_path):
+    blocker = tmp_path / "file"
+    blocker.write_text("x")
+    assert_one_error_line(llem("results", "export", str(blocker), cwd=results), f"{blocker}: cannot write")
+    assert_one_error_line(llem("results", "export", "x", "--format", "xls", cwd=results), "invalid choice: 'xls'")
+    assert_one_error_line(llem("results", cwd=tmp_path), "outputs: no results folder here")
+
+
+def test_the_end_of_a_sweep_writes_its_tables_and_ranks_it(tmp_path, capsys):
+    sweep = make_sweep(tmp_path, factors={"dtype": ["float32", "bfloat16"]}, failed=[1])
+    with pytest.raises(SystemExit) as ended:
+        SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))
+    assert ended.value.code == 1
+    out, err = capsys.readouterr()
+    assert "experiments by energy per output token" in out and "failed: dtype=bfloat16" in out
+    assert err.strip().splitlines()[-1] == f"llem: sweep finished: 1/2 jobs completed; results in {sweep}"
+    assert len(pd.read_csv(sweep / "summary.csv")) == 2
+
+
+def test_a_sweep_without_jobs_warns_instead_of_ranking(tmp_path, capsys):
+    (tmp_path / "multirun.yaml").write_text("hydra: {}\n")
+    console = Console(record=True)
+    rank_sweep(tmp_path, console)
+    assert console.export_text() == ""
+    assert "llem: warning: the sweep's summary was not written" in capsys.readouterr().err
