@@ -14,6 +14,7 @@ strongly skewed or one is an outlier (a disturbed cycle) and n is small (under a
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
@@ -53,13 +54,19 @@ def mean_interval(values: Iterable[float], *, nonnegative: bool = True, level: f
     mean = float(clean.mean())
     if n == 1:
         return Interval(mean, math.nan, math.nan, 1, "none", "one value: no interval")
-    from scipy import stats  # slow to import: only when there is an interval to compute
-
-    half = float(stats.t.ppf(0.5 + level / 2, n - 1) * clean.std(ddof=1) / math.sqrt(n))
+    half = _t_quantile(0.5 + level / 2, n - 1) * float(clean.std(ddof=1)) / math.sqrt(n)
     low, note = mean - half, None
     if nonnegative and low < 0:
         low, note = 0.0, f"lower bound clipped at 0: the {n} values spread too widely; unreliable at this n"
     return Interval(mean, low, mean + half, n, "student-t", note)
+
+
+@functools.cache
+def _t_quantile(q: float, df: int) -> float:
+    """Student's t quantile (cached: a study asks the same few thousands of times)."""
+    from scipy import stats  # slow to import: only when there is an interval to compute
+
+    return float(stats.t.ppf(q, df))
 
 
 def pareto_front(table: pd.DataFrame, minimize: Sequence[str], maximize: Sequence[str]) -> pd.Series:
