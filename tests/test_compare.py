@@ -197,6 +197,14 @@ def test_baseline_against_every_other_experiment():
         significance(runs, "m", ["f", "g"], lower_is_better=True, baseline="nope")
 
 
+def test_the_baseline_is_compared_with_experiments_of_the_same_factors():
+    """Two studies of one configuration: no factor varies, the baseline is still compared."""
+    runs = runs_table({"first/a": ({}, [10.0, 10.2, 9.9]), "second/a": ({}, [10.1, 9.8, 10.0])})
+    (row,) = significance(runs, "m", [], lower_is_better=True, baseline="second/a").itertuples()
+    assert (row.a, row.b, row.factor, row.test) == ("second/a", "first/a", "(baseline)", "welch")
+    assert row.sentence.startswith("no detectable difference in m with n = 3 and 3")
+
+
 def test_no_pairs_give_an_empty_table_with_every_column():
     table = significance(runs_table({"a": ({"f": 1}, [1.0, 2.0])}), "m", ["f"], lower_is_better=True)
     assert table.empty and "sentence" in table.columns and "p_holm" in table.columns

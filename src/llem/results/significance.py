@@ -96,7 +96,8 @@ def holm(p: np.ndarray) -> np.ndarray:
 
 
 def _pairs(levels: pd.DataFrame, baseline: str | None) -> list[tuple[Any, Any, str]]:
-    """``(a, b, factor)`` of experiments differing in exactly one factor, and ``baseline`` against the rest."""
+    """``(a, b, factor)`` of experiments differing in exactly one factor, and ``baseline`` against every
+    other experiment, whatever their differences."""
     ids = list(levels.index)
     rows = [tuple(r) for r in levels.itertuples(index=False)]
     pairs: dict[tuple[Any, Any], str] = {}
@@ -104,7 +105,7 @@ def _pairs(levels: pd.DataFrame, baseline: str | None) -> list[tuple[Any, Any, s
         differing = [f for f, x, y in zip(levels.columns, rows[i], rows[j]) if x != y]
         if len(differing) == 1:
             pairs[(ids[i], ids[j])] = differing[0]
-        if baseline is not None and baseline in (ids[i], ids[j]) and differing:
+        if baseline is not None and baseline in (ids[i], ids[j]):
             pair = (baseline, ids[j] if ids[i] == baseline else ids[i])
             pairs.pop((ids[i], ids[j]), None)
             pairs[pair] = differing[0] if len(differing) == 1 else BASELINE_FACTOR
