@@ -62,7 +62,7 @@ class Throttle:
         waited = now - self.last_s
         if waited < self.cadence.min_gap_s:
             return False
-        if waited < self.cadence.every_s and fraction - self.last_fraction < self.cadence.step:
+        if waited < self.cadence.every_s and fraction - self.last_fraction < self.cadence.step - 1e-9:
             return False
         self.last_s, self.last_fraction = now, fraction
         return True
@@ -107,7 +107,8 @@ class Progress:
     ) -> None:
         """Record the state so far and write a line if one is due.
 
-        ``done``: prompts finished; ``tokens``: tokens they generated (None: not counted here);
+        ``done``: prompts finished; ``tokens``: tokens generated so far, as the engine knows them
+        exactly (transformers: by the finished batches; vLLM: delivered to every request; None: not counted);
         ``fraction``: of the whole work done, when finer than ``done / total`` (a batch part-way);
         ``batch``, ``step``: (index from 1, count) of the batch and its decoding step, when known.
         Once every prompt is done nothing is written: :meth:`finish` writes the last line.
@@ -149,13 +150,18 @@ class Progress:
             parts.append(f"batch {self.batch[0]}/{self.batch[1]}{step}")
         if self.note:
             parts.append(self.note)
-        if self.tokens is not None and self.done:
+        if self.tokens:
             parts.append(f"{self.tokens} tokens")
         if elapsed > 0 and self.done:
-            parts.append(f"{self.done / elapsed:.2f} prompts/s")
+            parts.append(f"{rate_text(self.done / elapsed)} prompts/s")
         if elapsed > 0 and self.tokens:
-            parts.append(f"{self.tokens / elapsed:.1f} tokens/s")
+            parts.append(f"{rate_text(self.tokens / elapsed)} tokens/s")
         return ", ".join(parts)
+
+
+def rate_text(per_s: float) -> str:
+    """A rate with three significant digits below 100, whole above: ``0.0417``, ``2.50``, ``48.0``, ``1234``."""
+    return f"{per_s:.0f}" if round(per_s, 1) >= 100 else f"{per_s:#.3g}"
 
 
 def duration_text(seconds: float) -> str:

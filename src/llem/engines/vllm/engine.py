@@ -24,6 +24,7 @@ from llem.engines.vllm import args, runtime
 from llem.engines.vllm.capabilities import CPU, CUDA, device_issues
 from llem.errors import ConfigError, EngineUnavailableError, ModelUnavailableError
 from llem.models import resolve_model
+from llem.progress import Progress
 
 log = logging.getLogger("llem.engines.vllm")
 
@@ -47,6 +48,36 @@ class _Completion:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
+
+
+class _Tracker:
+    """Progress of one ``generate``: requests finished and tokens delivered, counted as the steps'
+    outputs arrive. With every request's budget known (``max_tokens`` x ``n``), the fraction done
+    counts a finished request as its whole budget and an unfinished one by its tokens so far."""
+
+    def __init__(self, progress: Progress, order: list[str], budgets: list[int | None]) -> None:
+        self.progress = progress
+        known = [b for b in budgets if b is not None]
+        self.budget = dict(zip(order, known)) if len(known) == len(budgets) else None
+        self.total_budget = sum(known) if self.budget else 0
+        self.delivered: dict[str, int] = {}
+        self.finished = self.tokens = self.credited = 0
+
+    def add(self, out: Any) -> None:
+        """One request's output of a step."""
+        new = sum(len(part.token_ids) for part in out.outputs)
+        self.tokens += new
+        self.credited += new
+        if self.budget is not None:
+            self.delivered[out.request_id] = self.delivered.get(out.request_id, 0) + new
+        if out.finished:
+            self.finished += 1
+            if self.budget is not None:
+                self.credited += max(0, self.budget[out.request_id] - self.delivered[out.request_id])
+
+    def report(self) -> None:
+        fraction = min(1.0, self.credited / self.total_budget) if self.total_budget else None
+        self.progress.update(self.finished, self.tokens, fraction=fraction)
 
 
 class VllmEngine:
@@ -130,16 +161,22 @@ class VllmEngine:
 
     # -- generation ---------------------------------------------------------------------------
 
-    def generate(self, prompts: list[Prompt]) -> EngineRun:
-        """Hand every prompt to the engine at once (their common arrival), then step it to the end."""
+    def generate(self, prompts: list[Prompt], progress: Progress | None = None) -> EngineRun:
+        """Hand every prompt to the engine at once (their common arrival), then step it to the end.
+
+        ``progress`` hears after each engine step (which returns once the step's tokens are on the host;
+        llem already timestamps it) of the requests finished and the tokens delivered so far; beam search
+        reports once per group of prompts with the same output length.
+        """
         arrival = time.monotonic()
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
         if self.beam:
-            return self._beam_search(prompts, ids, arrival)
-        order = self._add_requests(prompts, ids)
+            return self._beam_search(prompts, ids, arrival, progress)
+        order, budgets = self._add_requests(prompts, ids)
         engine = self._llm.llm_engine
         completions: dict[str, dict[int, _Completion]] = {rid: {} for rid in order}
         finished: dict[str, Any] = {}
+        tracker = _Tracker(progress, order, budgets) if progress is not None else None
         steps = 0
         while engine.has_unfinished_requests():
             outputs = engine.step()
@@ -152,14 +189,19 @@ class VllmEngine:
                     completions[out.request_id].setdefault(part.index, _Completion()).add(part, stamp - arrival)
                 if out.finished:
                     finished[out.request_id] = out
+                if tracker is not None:
+                    tracker.add(out)
+            if tracker is not None:
+                tracker.report()
         run = EngineRun(requests=[], batches=[])
         run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
         for rid, prompt_ids in zip(order, ids):
             self._record(run, prompt_ids, completions[rid], finished.get(rid), arrival)
         return run
 
-    def _add_requests(self, prompts: list[Prompt], ids: list[list[int]]) -> list[str]:
-        """Add one request per prompt (``RequestOutputKind.DELTA``: each step's new tokens); their ids.
+    def _add_requests(self, prompts: list[Prompt], ids: list[list[int]]) -> tuple[list[str], list[int | None]]:
+        """Add one request per prompt (``RequestOutputKind.DELTA``: each step's new tokens); their ids,
+        and each one's most tokens (``max_tokens`` x ``n``; None: up to the context length).
 
         A request vLLM refuses (e.g. a prompt longer than the context) aborts those already added and
         is a ConfigError naming the fix.
@@ -171,6 +213,7 @@ class VllmEngine:
         engine = self._llm.llm_engine
         passthrough = self._passthrough("sampling")
         order: list[str] = []
+        budgets: list[int | None] = []
         try:
             inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
             for prompt, engine_input in zip(prompts, inputs):
@@ -180,6 +223,7 @@ class VllmEngine:
                 self._next_id += 1
                 engine.add_request(request_id, engine_input, params, lora_request=self._lora)
                 order.append(request_id)
+                budgets.append(params.max_tokens * params.n if params.max_tokens is not None else None)
         except (VLLMValidationError, ValueError) as err:  # vLLM's request validation
             if order:
                 engine.abort_request(order, internal=True)
@@ -187,7 +231,7 @@ class VllmEngine:
                 f"vLLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
                 "vllm.engine.max_model_len"
             ) from err
-        return order
+        return order, budgets
 
     def _record(
         self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion], final: Any, arrival: float
@@ -216,8 +260,11 @@ class VllmEngine:
             )
         )
 
-    def _beam_search(self, prompts: list[Prompt], ids: list[list[int]], arrival: float) -> EngineRun:
-        """``LLM.beam_search``: exact token counts of the best beam; no per-token times exist here."""
+    def _beam_search(
+        self, prompts: list[Prompt], ids: list[list[int]], arrival: float, progress: Progress | None
+    ) -> EngineRun:
+        """``LLM.beam_search``: exact token counts of the best beam; no per-token times exist here, and
+        progress only after each group of prompts with the same output length (one call to vLLM)."""
         from vllm import TokensPrompt
         from vllm.sampling_params import BeamSearchParams
 
@@ -232,6 +279,8 @@ class VllmEngine:
                 [TokensPrompt(prompt_token_ids=ids[i]) for i in members], params, lora_request=self._lora
             )
             results.update(zip(members, outputs))
+            if progress is not None:
+                progress.update(len(results))
         for i, prompt_ids in enumerate(ids):
             generated = results[i].sequences[0].tokens[len(prompt_ids) :]  # the best beam holds the prompt too
             count, eos = count_generated(generated, self._eos)
