@@ -67,8 +67,8 @@ def significance(
     levels = runs.groupby(id_column, sort=False)[list(factors)].first().astype(object)
     levels = levels.where(levels.notna(), None)
     if baseline is not None and baseline not in levels.index:
-        known = ", ".join(map(str, levels.index[:8]))
-        raise LlemError(f"baseline {baseline!r}: no experiment with that id here; the ids are {known}...")
+        known = ", ".join(map(str, levels.index[:8])) + (", ..." if len(levels) > 8 else "")
+        raise LlemError(f"baseline {baseline!r}: no experiment with that id here; the ids are {known}")
     done = runs[runs["status"] == "completed"]
     values = {key: group.dropna().to_numpy(float) for key, group in done.groupby(id_column)[metric]}
     samples = {key: values.get(key, np.empty(0)) for key in levels.index}
