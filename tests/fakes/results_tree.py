@@ -12,7 +12,8 @@ The figures model a 0.5B model on one H100 (energy measured by NVML's counter), 
 ``energy=False``. An experiment's true figures are the base ones times the ``effects`` of its factor
 levels (a multiplier on energy per output token and on ITL; throughput divided by it) times a
 per-experiment offset (lognormal, sigma ``spread``; TTFT's sigma is three times that, so that fronts
-have several points). Each cycle adds lognormal noise of sigma ``noise``. With ``effects={}`` and
+have several points). Each cycle adds lognormal noise of sigma ``noise`` to throughput, power, latencies
+and memory (energy per output token, their ratio, varies by about 1.4 x ``noise``). With ``effects={}`` and
 ``spread=0`` every experiment has the same true figures: only noise differs. The default effect:
 the last level of the first factor costs :data:`DEFAULT_EFFECT` times the energy per token of the others.
 Runs to fail or skip are named ``(experiment number, cycle)``, the number counting the combinations of
