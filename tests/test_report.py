@@ -82,7 +82,7 @@ def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
     runs = section(study_html, "runs")
     assert runs.count('"text":"measured"') == 2 and "idle baseline" in runs
     warnings = section(study_html, "warnings")
-    assert "<th>runs affected</th>" in warnings and "run(s)</summary>" in warnings
+    assert "<th>runs affected</th>" in warnings and "run(s) of " in warnings
 
 
 def test_without_energy_fronts_are_throughput_against_latency_and_the_header_says_so(tmp_path):

@@ -34,6 +34,18 @@ table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,tab
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
 li.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
 """
+# plotly's default template is some 7 kB of JSON in every figure: this one holds only what the report uses
+TEMPLATE = go.layout.Template(
+    layout={
+        "colorway": ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"],
+        "plot_bgcolor": "#e5ecf6",
+        "paper_bgcolor": "white",
+        "font": {"color": "#2a3f5f"},
+        "xaxis": {"gridcolor": "white", "zerolinecolor": "white", "automargin": True},
+        "yaxis": {"gridcolor": "white", "zerolinecolor": "white", "automargin": True},
+        "hoverlabel": {"align": "left"},
+    }
+)
 SECTIONS = {
     "experiments": "Experiments",
     "pareto": "Pareto fronts",
@@ -51,6 +63,7 @@ class Page:
         self.has_plotlyjs = False
 
     def figure(self, figure: go.Figure) -> str:
+        figure.update_layout(template=TEMPLATE)
         html = pio.to_html(
             figure,
             full_html=False,
@@ -134,13 +147,13 @@ def _runs(data: ReportData, page: Page) -> str:
     found = runs.series_runs(data)
     if found:
         drawn = "".join(
-            f"<h3>{escape(label)}</h3>" + page.figure(runs.telemetry_figure(result, path))
+            f"<h3>{escape(label)}</h3>"
+            + page.figure(runs.telemetry_figure(result, path))
+            + runs.run_warnings_html(result)
             for label, result, path in found[: runs.MAX_SERIES]
         )
         telemetry = drawn + runs.unseen_series_html(found[runs.MAX_SERIES :])
     else:
-        reasons = sorted({r.telemetry.reason or "not recorded" for r in data.results.values()})
-        telemetry = (
-            f"<p>No run recorded a telemetry time series ({escape('; '.join(reasons) or 'no completed run')}).</p>"
-        )
-    return telemetry + "<h3>Warnings and errors of each run</h3>" + runs.run_notes_html(data)
+        reasons = "; ".join(sorted({r.telemetry.reason or "not recorded" for r in data.results.values()}))
+        telemetry = f"<p>No run recorded a telemetry time series ({escape(reasons or 'no completed run')}).</p>"
+    return telemetry + "<h3>Runs that did not complete</h3>" + runs.errors_html(data)

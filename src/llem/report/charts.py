@@ -4,6 +4,7 @@ with 95% CI error bars."""
 
 from __future__ import annotations
 
+import numpy as np
 import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
@@ -59,34 +60,54 @@ def pareto_figure(data: ReportData, x: str, y: str) -> go.Figure:
 
 def effect_figure(data: ReportData, factor: str, metrics: list[str]) -> go.Figure:
     """Each of ``metrics`` (one panel each) against the levels of ``factor``: one line per combination of
-    the other factors, at each experiment's mean with its 95% CI."""
-    others = [f for f in data.factors if f != factor]
+    the other factors (and study), at each experiment's mean with its 95% CI. Past
+    :data:`MAX_LEGEND_GROUPS` lines they are drawn as one trace, broken between lines, hover giving each
+    point's experiment id."""
+    others = (["study"] if data.several_sources else []) + [f for f in data.factors if f != factor]
     table = data.experiments[data.experiments["status"] == "completed"]
-    groups = list(table.groupby(others, sort=False, dropna=False)) if others else [((), table)]
+    groups = (
+        [(_group_name(others, levels), rows) for levels, rows in table.groupby(others, sort=False, dropna=False)]
+        if others
+        else [("all", table)]
+    )
     figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[_axis(m) for m in metrics])
-    for g, (levels, rows) in enumerate(groups):
-        levels = levels if isinstance(levels, tuple) else (levels,)
-        name = ", ".join(f"{factor_name(f)}={v}" for f, v in zip(others, levels)) or "all"
-        for col, metric in enumerate(metrics, start=1):
-            figure.add_trace(
-                go.Scatter(
-                    x=rows[factor].astype(str).tolist(),
-                    y=_scaled(rows, metric, "mean"),
-                    error_y=_error_bar(rows, metric),
-                    mode="lines+markers",
-                    name=name,
-                    legendgroup=name,
-                    showlegend=col == 1 and len(groups) <= MAX_LEGEND_GROUPS,
-                    marker={"color": _colour(g)},
-                    line={"color": _colour(g)},
-                    hovertemplate=f"{name}<br>{factor_name(factor)}=%{{x}}<br>%{{y:.3g}}<extra></extra>",
-                ),
-                row=1,
-                col=col,
-            )
+    for col, metric in enumerate(metrics, start=1):
+        if len(groups) > MAX_LEGEND_GROUPS:
+            gap = pd.DataFrame([{}])  # a row of missing values breaks the line between two groups
+            rows = pd.concat([part for _, g in groups for part in (g, gap)], ignore_index=True)
+            names = [*rows["key"].fillna("").astype(str)]  # each point by experiment id: the table names its factors
+            figure.add_trace(_effect_trace(rows, factor, metric, names, "#1f77b4", False), row=1, col=col)
+            continue
+        for index, (name, rows) in enumerate(groups):
+            trace = _effect_trace(rows, factor, metric, [name] * len(rows), _colour(index), col == 1)
+            figure.add_trace(trace, row=1, col=col)
     figure.update_xaxes(title_text=factor_name(factor), type="category")
     figure.update_layout(height=380, margin={"t": 40, "b": 50}, legend={"orientation": "h", "y": -0.25})
     return figure
+
+
+def _effect_trace(
+    rows: pd.DataFrame, factor: str, metric: str, names: list[str], colour: str, legend: bool
+) -> go.Scatter:
+    levels = [None if pd.isna(v) else str(v) for v in rows[factor]] if factor in rows else [None] * len(rows)
+    return go.Scatter(
+        x=levels,
+        y=_scaled(rows, metric, "mean"),
+        error_y=_error_bar(rows, metric),
+        mode="lines+markers",
+        name=names[0] if names else "",
+        legendgroup=names[0] if names else "",
+        showlegend=legend,
+        marker={"color": colour},
+        line={"color": colour},
+        hovertext=names,
+        hovertemplate=f"%{{hovertext}}<br>{factor_name(factor)}=%{{x}}<br>%{{y:.3g}}<extra></extra>",
+    )
+
+
+def _group_name(columns: list[str], levels: object) -> str:
+    values = levels if isinstance(levels, tuple) else (levels,)
+    return ", ".join(f"{factor_name(c)}={v}" for c, v in zip(columns, values))
 
 
 def effect_metrics(data: ReportData) -> list[str]:
@@ -102,16 +123,17 @@ def _axis(metric: str) -> str:
     return METRICS[metric][0]
 
 
-def _scaled(rows: pd.DataFrame, metric: str, field: str) -> list[float]:
-    return (rows[f"{metric}.{field}"].astype(float) * METRICS[metric][1]).tolist()
+def _scaled(rows: pd.DataFrame, metric: str, field: str) -> np.ndarray:
+    """In the metric's display unit, as float32 (plotly writes numpy arrays compactly, base64)."""
+    return (rows[f"{metric}.{field}"].astype(float) * METRICS[metric][1]).to_numpy("float32")
 
 
 def _error_bar(rows: pd.DataFrame, metric: str) -> dict[str, object]:
     """Asymmetric 95% CI bars (none where an experiment has one completed cycle)."""
     mean = rows[f"{metric}.mean"].astype(float)
     scale = METRICS[metric][1]
-    plus = ((rows[f"{metric}.ci95_high"].astype(float) - mean) * scale).fillna(0).tolist()
-    minus = ((mean - rows[f"{metric}.ci95_low"].astype(float)) * scale).fillna(0).tolist()
+    plus = ((rows[f"{metric}.ci95_high"].astype(float) - mean) * scale).fillna(0).to_numpy("float32")
+    minus = ((mean - rows[f"{metric}.ci95_low"].astype(float)) * scale).fillna(0).to_numpy("float32")
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "thickness": 1}
 
 

@@ -36,43 +36,51 @@ def series_runs(data: ReportData) -> list[tuple[str, RunResult, Path]]:
 
 
 def telemetry_figure(result: RunResult, path: Path) -> go.Figure:
-    """One panel per recorded column (one line per GPU), the energy window shaded, the idle baseline
-    as a dashed line on the power panel (and shaded when it was measured inside the series)."""
+    """One panel per recorded column (one line per GPU) against seconds from the series' start, the energy
+    window shaded across the panels, the idle baseline as a dashed line on the power panel (and shaded
+    when it was measured inside the series)."""
     table = pd.read_parquet(path)
     panels = [c for c in PANELS if c in table and table[c].notna().any()]
     figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=[PANELS[c] for c in panels])
-    times = pd.to_datetime(table["timestamp_s"], unit="s")
+    origin = float(table["timestamp_s"].min())
     for row, column in enumerate(panels, start=1):
         for gpu, rows in table.groupby("gpu_index"):
             figure.add_trace(
-                go.Scatter(x=times[rows.index], y=rows[column], mode="lines", name=f"GPU {gpu}", showlegend=row == 1),
+                go.Scatter(
+                    x=(rows["timestamp_s"] - origin).to_numpy("float32"),
+                    y=rows[column].to_numpy("float32"),
+                    mode="lines",
+                    name=f"GPU {gpu}",
+                    showlegend=row == 1,
+                ),
                 row=row,
                 col=1,
             )
     start, end = _window(result)
-    for row in range(1, len(panels) + 1):
-        note = {"annotation_text": "measured"} if row == 1 else {}
-        figure.add_vrect(x0=start, x1=end, fillcolor="#2ca02c", opacity=0.15, line_width=0, row=row, col=1, **note)
+    _shade(figure, start - origin, end - origin, "measured", "#2ca02c")
     baseline = result.energy.baseline
     if baseline is not None and baseline.power_w is not None and "power_w" in panels:
-        figure.add_hline(
-            y=baseline.power_w,
-            line_dash="dash",
-            annotation_text=f"idle baseline {baseline.power_w:.0f} W",
-            row=1,
-            col=1,
-        )
+        label = f"idle baseline {baseline.power_w:.0f} W"
+        figure.add_hline(y=baseline.power_w, line_dash="dash", annotation_text=label, row=1, col=1)
         if baseline.measured_at and baseline.duration_s:
-            begin = pd.Timestamp(baseline.measured_at).tz_localize(None)
-            if times.min() <= begin <= times.max():
-                stop = begin + pd.Timedelta(seconds=baseline.duration_s)
-                figure.add_vrect(
-                    x0=begin, x1=stop, fillcolor="#7f7f7f", opacity=0.15, line_width=0, annotation_text="baseline"
-                )
+            begin = pd.Timestamp(baseline.measured_at).timestamp() - origin
+            if 0 <= begin <= float(table["timestamp_s"].max()) - origin:
+                _shade(figure, begin, begin + baseline.duration_s, "baseline", "#7f7f7f")
+    when = datetime.datetime.fromtimestamp(origin, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
+    figure.update_xaxes(title_text=f"seconds from {when}", row=len(panels), col=1)
     figure.update_layout(
-        height=140 + 150 * len(panels), margin={"t": 40, "b": 30}, showlegend=table["gpu_index"].nunique() > 1
+        height=140 + 150 * len(panels), margin={"t": 40, "b": 40}, showlegend=table["gpu_index"].nunique() > 1
     )
     return figure
+
+
+def _shade(figure: go.Figure, start_s: float, end_s: float, label: str, colour: str) -> None:
+    """A band from ``start_s`` to ``end_s`` across every panel (the x axes are shared), named at its top."""
+    figure.add_shape(
+        type="rect", xref="x", yref="paper", x0=start_s, x1=end_s, y0=0, y1=1,
+        fillcolor=colour, opacity=0.15, line_width=0, layer="below",
+    )  # fmt: skip
+    figure.add_annotation(x=start_s, y=1, xref="x", yref="paper", text=label, showarrow=False, xanchor="left")
 
 
 def unseen_series_html(hidden: list[tuple[str, RunResult, Path]]) -> str:
@@ -83,34 +91,28 @@ def unseen_series_html(hidden: list[tuple[str, RunResult, Path]]) -> str:
     return f"<details><summary>{len(hidden)} more run(s) with telemetry, not drawn</summary><ul>{items}</ul></details>"
 
 
-def run_notes_html(data: ReportData) -> str:
-    """Every run with a warning or an error, with them; the count of the others."""
-    items = []
-    for _, run in data.runs.iterrows():
-        result = data.results.get(run["job_dir"])
-        warnings = result.warnings if result else []
-        error = run["error"] if isinstance(run["error"], str) else None
-        if not warnings and not error:
-            continue
-        lines = "".join(f"<li>{escape(w)}</li>" for w in warnings)
-        if error:
-            lines += f"<li class='error'>{escape(str(run['status']))}: {escape(error)}</li>"
-        items.append(
-            f"<li><b>{escape(run['run_label'])}</b> <code>{escape(run['job_dir'])}</code><ul>{lines}</ul></li>"
-        )
-    quiet = len(data.runs) - len(items)
-    text = f"<p>{quiet} of {len(data.runs)} run(s) had no warning and no error.</p>"
-    return text + (f"<ul class='runs'>{''.join(items)}</ul>" if items else "")
+def run_warnings_html(result: RunResult) -> str:
+    """A drawn run's warnings (they are also in the warnings section, grouped by kind)."""
+    if not result.warnings:
+        return "<p>No measurement warning.</p>"
+    return "<ul>" + "".join(f"<li>{escape(w)}</li>" for w in result.warnings) + "</ul>"
 
 
-def _window(result: RunResult) -> tuple[datetime.datetime, datetime.datetime]:
-    """The energy window (UTC, naive), else the inference timestamps."""
+def errors_html(data: ReportData) -> str:
+    """Every run that did not complete, with its status and reason, and the count of the others."""
+    items = [
+        f"<li><b>{escape(run['run_label'])}</b> ({escape(str(run['status']))}): "
+        f"{escape(run['error'] if isinstance(run['error'], str) else 'no reason recorded')}</li>"
+        for _, run in data.runs[data.runs["status"] != "completed"].iterrows()
+    ]
+    text = f"<p>{len(data.runs) - len(items)} of {len(data.runs)} run(s) completed.</p>"
+    return text + (f"<ul>{''.join(items)}</ul>" if items else "")
+
+
+def _window(result: RunResult) -> tuple[float, float]:
+    """Unix seconds of the energy window, else of the inference timestamps."""
     window = result.energy.window
     if window is not None:
-        return _utc(window.start_unix_s), _utc(window.end_unix_s)
+        return window.start_unix_s, window.end_unix_s
     stamps = result.timestamps
-    return pd.Timestamp(stamps.inference_start).tz_localize(None), pd.Timestamp(stamps.inference_end).tz_localize(None)
-
-
-def _utc(unix_s: float) -> datetime.datetime:
-    return datetime.datetime.fromtimestamp(unix_s, datetime.timezone.utc).replace(tzinfo=None)
+    return pd.Timestamp(stamps.inference_start).timestamp(), pd.Timestamp(stamps.inference_end).timestamp()
