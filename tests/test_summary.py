@@ -77,3 +77,20 @@ def test_damaged_run_files_leave_their_row_with_the_reason(tmp_path, damage):
     assert "result.json" in runs["error"][2] and pd.isna(runs["output_tokens_per_s"][2])
     assert runs["output_tokens_per_s"].tolist()[:2] == [16.0, 8.0]
     assert experiments.iloc[0]["output_tokens_per_s.n"] == 2
+
+
+def test_intervals_never_go_below_zero_and_say_when_clipped(tmp_path):
+    from rich.console import Console
+
+    from llem.results.ranking import print_ranking
+
+    folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 400.0), ("e1", "failed", None)])
+    _, experiments = write_summary(folder)
+    row = experiments.iloc[0]
+    assert row["output_tokens_per_s.ci95_low"] == 0.0 and row["output_tokens_per_s.ci95_clipped"]
+    assert row["output_tokens_per_s.ci95_high"] > row["output_tokens_per_s.mean"] == pytest.approx(8.04)
+    assert experiments["status"].tolist() == ["completed", "failed"] and experiments["error"][1] == "boom"
+    console = Console(record=True, width=200)
+    print_ranking(experiments, console)
+    text = console.export_text()
+    assert "8.04 (0*–" in text and "* interval clipped at 0" in text

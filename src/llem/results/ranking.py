@@ -29,6 +29,7 @@ COLUMNS = (
     ("peak_memory_mb", "peak MiB", 1.0),
 )
 ENERGY, THROUGHPUT = "energy_per_output_token_j", "output_tokens_per_s"
+CLIPPED = "*"  # marks an interval whose lower bound was clipped at 0
 
 
 def ranking_metric(experiments: pd.DataFrame) -> tuple[str, bool]:
@@ -67,9 +68,10 @@ def print_ranking(
 ) -> None:
     """Print the ranked table: rank, study (when several), experiment id, each varying factor by name,
     n completed cycles, and the mean over cycles of energy per output token, output tokens per second,
-    TTFT p90, ITL p50 and peak memory (a column without any figure is left out) with its 95% CI
-    (the ranking metric's as low–high, the others' as ± half its width); then the experiments that did
-    not complete with their reason, and the report's path."""
+    TTFT p90, ITL p50 and peak memory (a column without any figure is left out) with its 95% CI (the
+    ranking metric's as low–high, the others' as ± half-width; ``*`` where clipped at 0, see
+    :func:`llem.results.summary.statistics`); then the experiments that did not complete with their
+    reason, and the report's path."""
     if experiments.empty:
         console.print("no experiments to rank", highlight=False)
         return
@@ -99,9 +101,11 @@ def print_ranking(
     if len(done) > len(shown):
         lines.append(f"... {len(done) - len(shown)} more completed experiments not shown")
     lines.append(
-        "mean over completed cycles with its 95% CI (± half its width); "
+        "mean over completed cycles with its 95% CI (low–high, or ± half-width); "
         + ("lower energy per output token is better" if lower else "energy not measured: ranked by throughput")
     )
+    if any(_clipped(row, m) for _, row in shown.iterrows() for m, _, _ in columns):
+        lines.append(f"{CLIPPED} interval clipped at 0: the cycles spread too widely for their number; unreliable")
     estimated = experiments[experiments["energy_estimated"]]
     if len(estimated):
         methods = ", ".join(sorted(set(estimated["energy_method"].dropna())))
@@ -125,23 +129,29 @@ def _title(metric: str) -> str:
 
 
 def _interval(row: pd.Series, metric: str, scale: float) -> str:
-    """``mean (low–high)`` scaled; the mean alone with one cycle; ``-`` without a figure."""
+    """``mean (low–high)`` scaled, ``*`` after a low bound clipped at 0; the mean alone with one cycle;
+    ``-`` without a figure."""
     mean, low, high = (row[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
     if pd.isna(mean):
         return "-"
     if pd.isna(low) or pd.isna(high):
         return _number(mean * scale)
-    return f"{_number(mean * scale)} ({_number(low * scale)}–{_number(high * scale)})"
+    return f"{_number(mean * scale)} ({_number(low * scale)}{_clipped(row, metric)}–{_number(high * scale)})"
 
 
 def _plus_minus(row: pd.Series, metric: str, scale: float) -> str:
-    """``mean ±h`` scaled, ``h`` half the 95% CI's width; the mean alone with one cycle; ``-`` without a figure."""
-    mean, low, high = (row[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
+    """``mean ±h`` scaled, ``h`` the t interval's half-width (``*`` when its low bound was clipped at 0);
+    the mean alone with one cycle; ``-`` without a figure."""
+    mean, high = row[f"{metric}.mean"], row[f"{metric}.ci95_high"]
     if pd.isna(mean):
         return "-"
-    if pd.isna(low) or pd.isna(high):
+    if pd.isna(high):
         return _number(mean * scale)
-    return f"{_number(mean * scale)} ±{_number((high - low) / 2 * scale)}"
+    return f"{_number(mean * scale)} ±{_number((high - mean) * scale)}{_clipped(row, metric)}"
+
+
+def _clipped(row: pd.Series, metric: str) -> str:
+    return CLIPPED if row.get(f"{metric}.ci95_clipped") is True else ""
 
 
 def _number(value: float) -> str:

@@ -73,20 +73,25 @@ AGGREGATED = (
 STATUS_ORDER = ("failed", "interrupted", "running", "pending", "skipped")
 
 
-def t_interval(values: pd.Series) -> tuple[float, float, float, float, int]:
-    """``(mean, std, cv, ci95 half-width, n)`` of ``values`` (Student's t, n - 1 degrees of freedom)."""
-    clean = values.dropna().astype(float)
-    n = len(clean)
-    if n == 0:
-        return (math.nan,) * 4 + (0,)  # type: ignore[return-value]
-    mean = float(clean.mean())
-    if n == 1:
-        return mean, math.nan, math.nan, math.nan, 1
-    from scipy import stats  # slow to import: only when there is an interval to compute
+def statistics(values: pd.Series) -> dict[str, Any]:
+    """``n``, ``mean``, ``std`` (sample, n - 1), ``cv`` (std / mean), ``ci95_low``, ``ci95_high`` and
+    ``ci95_clipped`` of ``values`` (empty ones left out); the interval is
+    :func:`llem.results.compare.mean_interval`'s: Student's t, its lower bound clipped at 0 (and
+    ``ci95_clipped`` true) where it would go below, the values being non-negative."""
+    from llem.results.compare import mean_interval  # scipy: imported once there is an interval
 
-    std = float(clean.std(ddof=1))
-    half = float(stats.t.ppf(0.975, n - 1) * std / math.sqrt(n))
-    return mean, std, (std / mean if mean else math.nan), half, n
+    clean = values.dropna().astype(float)
+    interval = mean_interval(clean, nonnegative=bool((clean >= 0).all()))
+    std = float(clean.std(ddof=1)) if len(clean) > 1 else math.nan
+    return {
+        "n": interval.n,
+        "mean": interval.mean,
+        "std": std,
+        "cv": std / interval.mean if interval.mean else math.nan,
+        "ci95_low": interval.low,
+        "ci95_high": interval.high,
+        "ci95_clipped": interval.n > 1 and interval.note is not None,  # the one note beyond n == 1
+    }
 
 
 def experiment_status(statuses: pd.Series) -> str:
@@ -101,7 +106,8 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per experiment (per source folder and experiment id), in run order: its study, engine,
     ``n`` completed runs of ``n_runs``, ``status`` and ``error`` (the reason when none completed),
     energy method(s), the ``config.*`` columns, and per metric of :data:`AGGREGATED` across the
-    completed cycles: ``<m>.n``, ``.mean``, ``.std``, ``.cv``, ``.ci95_low``, ``.ci95_high``."""
+    completed cycles: ``<m>.n``, ``.mean``, ``.std``, ``.cv``, ``.ci95_low``, ``.ci95_high``,
+    ``.ci95_clipped`` (see :func:`statistics`)."""
     config_columns = [c for c in runs.columns if c.startswith("config.")]
     rows = []
     for (source, experiment_id), group in runs.groupby(["source", "experiment_id"], sort=False, dropna=False):
@@ -123,17 +129,7 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
         }
         row.update({c: next(iter(group[c].dropna()), None) for c in config_columns})
         for metric in AGGREGATED:
-            mean, std, cv, half, n = t_interval(done[metric])
-            row.update(
-                {
-                    f"{metric}.n": n,
-                    f"{metric}.mean": mean,
-                    f"{metric}.std": std,
-                    f"{metric}.cv": cv,
-                    f"{metric}.ci95_low": mean - half,
-                    f"{metric}.ci95_high": mean + half,
-                }
-            )
+            row.update({f"{metric}.{k}": v for k, v in statistics(done[metric]).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
