@@ -109,6 +109,7 @@ def test_the_end_of_a_sweep_writes_its_tables_and_ranks_it(tmp_path, capsys):
     assert ended.value.code == 1
     out, err = capsys.readouterr()
     assert "experiments by energy per output token" in out and "failed: dtype=bfloat16" in out
+    assert f"report: {sweep / 'report.html'}" in out and (sweep / "report.html").is_file()
     assert err.strip().splitlines()[-1] == f"llem: sweep finished: 1/2 jobs completed; results in {sweep}"
     assert len(pd.read_csv(sweep / "summary.csv")) == 2
 

@@ -27,8 +27,9 @@ def job_statuses(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
 
 
 def rank_sweep(sweep_dir: Path, console: Console) -> None:
-    """Write the sweep's summary tables into its folder and print its experiments ranked; what stops
-    that is one warning line, never a failed sweep."""
+    """Write the sweep's summary tables and report into its folder and print its experiments ranked;
+    what stops that is one warning line, never a failed sweep."""
+    from llem.report import write_report_quietly  # plotly: imported only once a sweep has ended
     from llem.results.ranking import print_ranking
     from llem.results.summary import write_summary
 
@@ -37,7 +38,7 @@ def rank_sweep(sweep_dir: Path, console: Console) -> None:
     except (LlemError, OSError) as err:
         print(f"llem: warning: the sweep's summary was not written: {err}", file=sys.stderr)
         return
-    print_ranking(experiments, console)
+    print_ranking(experiments, console, report=write_report_quietly([sweep_dir], console))
 
 
 class SweepReport(Callback):
