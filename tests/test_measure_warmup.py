@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 import time
@@ -13,6 +14,7 @@ from llem.config.load import load_experiment
 from llem.datasets import Prompt, load_prompts
 from llem.engines import create_engine
 from llem.measure import converge, run_warmup
+from llem.progress import Progress
 from llem.results.schema import Warmup
 
 
@@ -44,7 +46,7 @@ def test_fixed_warmup_runs_full_batches_at_full_output_length(tiny_model_path):
     assert engine.generate(prompts[:1]).requests[0].output_tokens == 1
     runs = []
     generate = engine.generate
-    engine.generate = lambda prompts: runs.append(generate(prompts)) or runs[-1]
+    engine.generate = lambda prompts, progress=None: runs.append(generate(prompts, progress)) or runs[-1]
     record = run_warmup(cfg, engine, prompts)
     assert record == Warmup(
         enabled=True,
@@ -82,6 +84,17 @@ def test_cv_mode_converges_once_the_window_is_steady():
     assert record.final_cv < 0.1
 
 
+def test_cv_mode_reports_each_batch_with_its_cv(caplog):
+    caplog.set_level(logging.INFO)
+    cfg = experiment(warmup={"convergence_detection": True, "window_size": 2, "min_prompts": 2, "max_prompts": 6})
+    ticks = iter(range(0, 1000, 60))  # each reading of the clock a minute later: every batch is reported
+    progress = Progress("warm-up", 6, at_most=True, live=False, clock=lambda: float(next(ticks)))
+    converge(fake_generate([0.02, 0.2] * 3), PROMPTS, 2, cfg, progress)
+    first, second = [r.getMessage() for r in caplog.records if r.name == "llem.progress"]  # the 3rd is finish()'s
+    assert first.startswith("warm-up: 2 prompts (at most 6), elapsed 0:01:00") and "CV" not in first
+    assert second.startswith("warm-up: 4 prompts (at most 6), elapsed 0:02:00, ETA at most 0:01:00, latency CV 1.")
+
+
 def test_cv_mode_stops_at_max_prompts_unconverged():
     cfg = experiment(warmup={"convergence_detection": True, "window_size": 2, "min_prompts": 2, "max_prompts": 6})
     record = converge(fake_generate([0.02, 0.2] * 3), PROMPTS, 2, cfg)
@@ -107,6 +120,7 @@ def test_cv_mode_end_to_end_records_its_fields(tiny_model_path, tmp_path):
     warmup = json.loads((tmp_path / "run" / "result.json").read_text())["warmup"]
     assert warmup["mode"] == "convergence" and 3 <= warmup["iterations"] <= 8
     assert warmup["prompts"] == warmup["iterations"]  # batch size 1
+    assert f"warm-up: {warmup['prompts']} prompts (at most 8), took" in proc.stderr  # its progress, exact
     assert isinstance(warmup["converged"], bool) and warmup["final_cv"] >= 0
     if warmup["converged"]:
         assert warmup["final_cv"] < 0.5
