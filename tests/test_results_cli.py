@@ -14,6 +14,7 @@ from omegaconf import OmegaConf
 from rich.console import Console
 
 from llem.callbacks import SweepReport, rank_sweep
+from llem.results.collect import load_runs
 from tests.fakes.results_tree import make_single_run, make_study, make_sweep
 
 FACTORS = {"dtype": ["float32", "bfloat16"], "transformers.batch_size": [1, 4]}
@@ -120,3 +121,22 @@ def test_a_sweep_without_jobs_warns_instead_of_ranking(tmp_path, capsys):
     rank_sweep(tmp_path, console)
     assert console.export_text() == ""
     assert "llem: warning: the sweep's summary was not written" in capsys.readouterr().err
+
+
+def test_report_of_a_sweep_and_of_a_study_beside_it(results, tmp_path):
+    sweep = results / "outputs" / "multirun" / "2026-03-02T09-00-00"
+    proc = llem("report", "outputs/multirun/2026-03-02T09-00-00", cwd=results)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"report: {sweep / 'report.html'}\n" and (sweep / "report.html").is_file()
+    study = results / "outputs" / "batching" / "2026-03-02T09-00-00"
+    baseline = load_runs(study)["experiment_id"][0]
+    target = tmp_path / "both.html"
+    proc = llem("report", str(study), str(sweep), "--output", str(target), "--baseline", baseline, cwd=results)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == f"report: {target}\n" and "batching" in target.read_text(encoding="utf-8")
+
+
+def test_report_mistakes_are_one_line_each(results):
+    assert_one_error_line(llem("report", "nowhere", cwd=results), "nowhere: no such folder")
+    sweep = "outputs/multirun/2026-03-02T09-00-00"
+    assert_one_error_line(llem("report", sweep, "--baseline", "zzz", cwd=results), "--baseline zzz", "give one of")
