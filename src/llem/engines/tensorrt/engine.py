@@ -1,0 +1,319 @@
+"""The TensorRT-LLM engine: TensorRT-LLM 1.2's ``LLM`` (the PyTorch backend, or a TensorRT engine built
+once and cached), every prompt handed over at once, each request streamed so that every step's tokens
+get a timestamp: TTFT and ITL per request. Beam search runs without streaming (no per-token times)."""
+
+from __future__ import annotations
+
+import asyncio
+import gc
+import logging
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+from llem import flops
+from llem.config.schema import DType, ExperimentConfig
+from llem.datasets import Prompt
+from llem.engines.base import BatchRecord, EngineRun, LoadInfo, RequestRecord
+from llem.engines.prompts import applies_chat_template, encode_prompts
+from llem.engines.tensorrt import args, capabilities, runtime
+from llem.engines.transformers.generation import count_generated
+from llem.engines.transformers.loading import load_tokenizer
+from llem.engines.vllm.runtime import decoder_shape, eos_ids, parameter_count
+from llem.errors import ConfigError, EngineUnavailableError, ModelUnavailableError
+from llem.models import resolve_model
+from llem.progress import Progress
+
+log = logging.getLogger("llem.engines.tensorrt")
+
+
+@dataclass
+class _Completion:
+    """One output sequence as its streamed steps deliver it."""
+
+    tokens: list[int] = field(default_factory=list)
+    times: list[float] = field(default_factory=list)  # seconds from arrival, one per token
+    text: str = ""
+    finish_reason: str | None = None
+
+    def add(self, new: list[int], at_s: float) -> None:
+        """A step's new tokens, at ``at_s``; several in one step (speculative decoding) share its span evenly."""
+        before = self.times[-1] if self.times else 0.0
+        self.tokens += new
+        self.times += [before + (at_s - before) * (i + 1) / len(new) for i in range(len(new))]
+
+
+@dataclass
+class EngineBuild:
+    """How the LLM came to run: built, a cached engine reused, a given engine folder, or no engine."""
+
+    backend: str  # pytorch | trt
+    cache: str  # built | reused | given | none (the PyTorch backend builds no engine)
+    seconds: float = 0.0  # the LLM constructor: engine build or engine load, and the runtime's start
+    cache_key: str | None = None
+    engine_dir: str | None = None  # the cached engine folder
+
+
+class TensorRTEngine:
+    """Runs one experiment's model with TensorRT-LLM; see :class:`llem.engines.base.InferenceEngine`."""
+
+    name = "tensorrt"
+
+    def __init__(self, cfg: ExperimentConfig) -> None:
+        self.cfg = cfg
+        self.table = capabilities.table(cfg.tensorrt)
+        self.beam = capabilities.beam_width(cfg.tensorrt) > 1
+        self._llm: Any = None
+        self._tokenizer: Any = None
+        self._path = ""
+        self._kwargs: dict[str, Any] = {}
+        self._build = EngineBuild(self.table.backend.value, "none")
+        self._chat_template = False
+        self._eos: set[int] = set()
+
+    # -- loading ------------------------------------------------------------------------------
+
+    def load(self) -> LoadInfo:
+        start = time.perf_counter()
+        self._path = path = resolve_model(self.cfg.model)
+        count, capability, gpu_name = runtime.gpus()
+        dtype = self.cfg.dtype or DType.bfloat16
+        problems = capabilities.device_issues(self.cfg, dtype, capability, count)
+        if problems:
+            raise ConfigError("this experiment cannot run here:\n  - " + "\n  - ".join(problems))
+        tllm = runtime.import_tensorrt_llm()
+        self._tokenizer = load_tokenizer(path)
+        self._chat_template = applies_chat_template(self.cfg.dataset, self._tokenizer)
+        self._eos = eos_ids(path, self._tokenizer)
+        self._kwargs = {**args.llm_kwargs(self.cfg, path, dtype), **self._passthrough("llm")}
+        self._use_engine_cache(tllm.__version__, gpu_name)
+        built = time.perf_counter()
+        self._llm = self._start()
+        self._build.seconds = time.perf_counter() - built
+        if self._build.cache == "built":
+            runtime.save_engine(self._llm, runtime.engine_cache_dir(self._build.cache_key or ""))
+        log.info("TensorRT-LLM %s: engine %s in %.1f s", self._build.backend, self._build.cache, self._build.seconds)
+        return LoadInfo(
+            model_path=path,
+            load_time_s=time.perf_counter() - start,
+            device="cuda",
+            n_parameters=parameter_count(path) or 0,
+        )
+
+    def _use_engine_cache(self, version: str, gpu_name: str) -> None:
+        """On the TensorRT path: a built engine folder given as the model is used as it is; else an engine
+        cached for (model, build options, TensorRT-LLM version, GPU model) replaces the model."""
+        if not self.table.builds_engine:
+            return
+        if runtime.is_engine_folder(self._path):
+            self._build.cache = "given"
+            return
+        key = runtime.cache_key(self._path, args.build_options(self._kwargs), version, gpu_name)
+        folder = runtime.engine_cache_dir(key)
+        self._build.cache_key, self._build.engine_dir = key, str(folder)
+        if runtime.is_engine_folder(folder):
+            self._build.cache = "reused"
+            self._kwargs["model"] = str(folder)
+        else:
+            self._build.cache = "built"
+
+    def _start(self) -> Any:
+        """The LLM object: the engine built or loaded and its runtime (and MPI workers) started."""
+        cls = runtime.llm_class(self.table.llm_class)
+        try:
+            return cls(**runtime.api_objects(self._kwargs))
+        except (ValueError, TypeError) as err:  # TensorRT-LLM's argument validation (pydantic's is a ValueError)
+            raise ConfigError(f"TensorRT-LLM rejected the configuration: {err}") from err
+        except OSError as err:
+            raise ModelUnavailableError(f"TensorRT-LLM cannot load model '{self._path}': {err}") from err
+        except RuntimeError as err:  # engine build or executor start failed (memory, kernels, MPI)
+            raise EngineUnavailableError(
+                f"TensorRT-LLM could not start: {err}; its own messages are in the job's worker.log"
+            ) from err
+
+    def _passthrough(self, target: str) -> dict[str, Any]:
+        """The ``passthrough_kwargs`` for ``target`` (``llm``: fields of the LLM's args class; ``sampling``:
+        the other ``SamplingParams`` fields). An unknown key, or one llem sets itself, is a ConfigError."""
+        given = self.cfg.passthrough_kwargs or {}
+        llm_fields = runtime.llm_arg_names("TrtLlmArgs" if self.table.builds_engine else "TorchLlmArgs")
+        sampling_fields = runtime.sampling_param_names()
+        for key in sorted(given):
+            if key not in llm_fields and key not in sampling_fields:
+                raise ConfigError(
+                    f"passthrough_kwargs.{key}: neither an argument of {self.table.llm_class} nor a SamplingParams "
+                    "field of TensorRT-LLM; fix the name or remove it"
+                )
+            if key in args.LLEM_SET_KEYS:
+                raise ConfigError(
+                    f"passthrough_kwargs.{key}: llem sets it from its own fields (dtype, random_seed, decoder.*, "
+                    "tensorrt.*); set the field instead"
+                )
+        if target == "llm":
+            return {k: v for k, v in given.items() if k in llm_fields}
+        return {k: v for k, v in given.items() if k in sampling_fields and k not in llm_fields}
+
+    def tokenizer(self) -> Any:
+        return self._tokenizer
+
+    # -- generation ---------------------------------------------------------------------------
+
+    def generate(self, prompts: list[Prompt], progress: Progress | None = None) -> EngineRun:
+        """Hand every prompt to the engine at once (their common arrival), then follow each to its end."""
+        arrival = time.monotonic()
+        ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
+        params = [self._sampling_params(p.max_new_tokens, ids) for p in prompts]
+        if self.beam:
+            return self._beam_search(ids, params, arrival)
+        streamed = asyncio.run(self._stream(ids, params, arrival, progress))
+        run = EngineRun(requests=[], batches=[])
+        steps = max((len(c.tokens) for completions in streamed for c in completions.values()), default=0)
+        run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
+        for prompt_ids, completions in zip(ids, streamed):
+            self._record(run, prompt_ids, completions)
+        return run
+
+    def _sampling_params(self, forced: int | None, ids: list[list[int]]) -> Any:
+        from tensorrt_llm import SamplingParams
+
+        kwargs = {**args.sampling_kwargs(self.cfg, forced, self._room(ids)), **self._passthrough("sampling")}
+        try:
+            return SamplingParams(**kwargs)
+        except (ValueError, TypeError) as err:
+            raise ConfigError(f"TensorRT-LLM refused the sampling settings: {err}") from err
+
+    async def _stream(
+        self, ids: list[list[int]], params: list[Any], arrival: float, progress: Progress | None
+    ) -> list[dict[int, _Completion]]:
+        """Submit every request (inside this event loop, as streaming needs), then collect each one's steps."""
+        try:
+            results = [self._llm.generate_async(p, sampling_params=s, streaming=True) for p, s in zip(ids, params)]
+        except ValueError as err:  # a prompt plus max_tokens beyond max_seq_len, and the like
+            raise ConfigError(
+                f"TensorRT-LLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
+                "tensorrt.max_seq_len"
+            ) from err
+        done = [0, 0]  # requests finished, tokens generated
+
+        async def follow(result: Any) -> dict[int, _Completion]:
+            completions: dict[int, _Completion] = {}
+            async for step in result:
+                at_s = time.monotonic() - arrival
+                for part in step.outputs:
+                    completion = completions.setdefault(part.index, _Completion())
+                    new = list(part.token_ids_diff)
+                    if new:
+                        completion.add(new, at_s)
+                    completion.text, completion.finish_reason = part.text, part.finish_reason
+            done[0] += 1
+            done[1] += sum(len(c.tokens) for c in completions.values())
+            if progress is not None:
+                progress.update(done[0], done[1])
+            return completions
+
+        return list(await asyncio.gather(*(follow(r) for r in results)))
+
+    def _record(self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion]) -> None:
+        """One request's record, its completions summed (``tensorrt.sampling.n`` > 1)."""
+        n_out, by_eos, itl, firsts = 0, bool(completions), [], []
+        for completion in completions.values():
+            count, eos = count_generated(completion.tokens, self._eos)
+            stamps = completion.times[:count]
+            n_out += count
+            by_eos = by_eos and (eos or completion.finish_reason == "stop")
+            itl += [b - a for a, b in zip(stamps, stamps[1:])]
+            firsts += stamps[:1]
+            run.texts.append(completion.text)
+        run.requests.append(
+            RequestRecord(
+                input_tokens=len(prompt_ids),
+                output_tokens=n_out,
+                ttft_s=min(firsts) if firsts else None,
+                itl_s=itl,
+                finished_by_eos=by_eos,
+                completions=max(len(completions), 1),
+            )
+        )
+
+    def _beam_search(self, ids: list[list[int]], params: list[Any], arrival: float) -> EngineRun:
+        """All requests at once without streaming: exact token counts of the best beam, no per-token times."""
+        try:
+            outputs = self._llm.generate(ids, sampling_params=params, use_tqdm=False)
+        except ValueError as err:
+            raise ConfigError(f"TensorRT-LLM refused a request: {err}") from err
+        run = EngineRun(requests=[], batches=[])
+        for prompt_ids, output in zip(ids, outputs):
+            best = output.outputs[0]
+            count, eos = count_generated(list(best.token_ids), self._eos)
+            run.requests.append(RequestRecord(len(prompt_ids), count, None, [], eos or best.finish_reason == "stop"))
+            run.texts.append(best.text)
+        steps = max((r.output_tokens for r in run.requests), default=0)
+        run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
+        return run
+
+    def _room(self, ids: list[list[int]]) -> int:
+        """Tokens left in the context after the longest prompt (the cap when max_output_tokens is unset)."""
+        context = runtime.context_length(self._llm, self._path) or 2048
+        return max(1, context - max(map(len, ids), default=0))
+
+    def synchronize(self) -> None:
+        """Nothing to wait for: a step's tokens reach llem once they exist on the host."""
+
+    # -- facts for the result -----------------------------------------------------------------
+
+    def effective_config(self) -> dict[str, Any]:
+        return {
+            **runtime.effective_settings(self._llm, self.table.builds_engine),
+            "backend": self.table.backend.value,
+            "llm_class": self.table.llm_class,
+            "engine_build": vars(self._build),
+            "decoding": "beam_search" if self.beam else "streamed",
+            "sampling_params": args.sampling_kwargs(self.cfg, None, 0),
+            "llm_kwargs": self._kwargs,
+            "chat_template": self._chat_template,
+            "eos_token_ids": sorted(self._eos),
+            "device": "cuda",
+        }
+
+    def flops(self, run: EngineRun) -> dict[str, Any]:
+        """Per request (TensorRT-LLM pads nothing in flight): its own prefill, then one step per further
+        token, for each returned sequence; beam search counts every beam for the best beam's length. A built
+        engine folder given as the model has no Hugging Face config to read its shapes from: not estimated."""
+        if self._build.cache == "given":
+            return {
+                "total": None,
+                "per_output_token": None,
+                "method": "not estimated: the model is a built TensorRT engine folder, without its Hugging Face config",
+                "confidence": "none",
+            }
+        shape = decoder_shape(self._path)
+        beams = capabilities.beam_width(self.cfg.tensorrt)
+        per_request = [
+            BatchRecord(r.completions, r.input_tokens, r.output_tokens // r.completions, 0.0) for r in run.requests
+        ]
+        beam_caveat = "beam search: every beam is counted for as many steps as the best beam's length"
+        caveats = (beam_caveat,) if self.beam else ()
+        mode = flops.GenerationMode(rows_per_prompt=beams, use_cache=True, caveats=caveats, speculative=False)
+        block = flops.estimate(shape, per_request, sum(r.output_tokens for r in run.requests), mode)
+        block["scope"] = "matrix multiplications of the measured window, per request (in-flight batching pads nothing)"
+        return block
+
+    def memory(self) -> dict[str, Any]:
+        """The KV cache as configured; TensorRT-LLM runs the model in its executor (and MPI workers),
+        whose peaks this process cannot read: the telemetry's NVML memory figures cover them."""
+        kv = runtime.effective_settings(self._llm, False)["kv_cache_config"] if self._llm is not None else None
+        return {"kv_cache_config": kv, "cuda_peak_note": "see telemetry memory_used_mb (NVML)"}
+
+    def close(self) -> None:
+        """Shut the executor and its MPI worker processes down, then free the GPU memory of this process."""
+        if self._llm is None:
+            return
+        try:
+            self._llm.shutdown()
+        except Exception as err:  # best effort; the worker's process group ends what is left
+            log.warning("TensorRT-LLM shutdown: %s", err)
+        self._llm = None
+        gc.collect()
+        import torch
+
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
