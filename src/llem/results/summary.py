@@ -12,6 +12,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from llem.results.io import write_parquet_atomic, write_text_atomic
@@ -73,16 +74,16 @@ AGGREGATED = (
 STATUS_ORDER = ("failed", "interrupted", "running", "pending", "skipped")
 
 
-def statistics(values: pd.Series) -> dict[str, Any]:
+def statistics(values: np.ndarray) -> dict[str, Any]:
     """``n``, ``mean``, ``std`` (sample, n - 1), ``cv`` (std / mean), ``ci95_low``, ``ci95_high`` and
-    ``ci95_clipped`` of ``values`` (empty ones left out); the interval is
+    ``ci95_clipped`` of ``values`` (NaN left out); the interval is
     :func:`llem.results.compare.mean_interval`'s: Student's t, its lower bound clipped at 0 (and
     ``ci95_clipped`` true) where it would go below, the values being non-negative."""
     from llem.results.compare import mean_interval  # scipy: imported once there is an interval
 
-    clean = values.dropna().astype(float)
+    clean = values[~np.isnan(values)]
     interval = mean_interval(clean, nonnegative=bool((clean >= 0).all()))
-    std = float(clean.std(ddof=1)) if len(clean) > 1 else math.nan
+    std = float(clean.std(ddof=1)) if clean.size > 1 else math.nan
     return {
         "n": interval.n,
         "mean": interval.mean,
@@ -128,8 +129,9 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
             "energy_estimated": bool(done["energy_estimated"].fillna(False).astype(bool).any()),
         }
         row.update({c: next(iter(group[c].dropna()), None) for c in config_columns})
-        for metric in AGGREGATED:
-            row.update({f"{metric}.{k}": v for k, v in statistics(done[metric]).items()})
+        figures = done[list(AGGREGATED)].to_numpy(dtype=float, na_value=np.nan)  # one array: fast
+        for i, metric in enumerate(AGGREGATED):
+            row.update({f"{metric}.{k}": v for k, v in statistics(figures[:, i]).items()})
         rows.append(row)
     return pd.DataFrame(rows)
 
