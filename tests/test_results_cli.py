@@ -140,3 +140,22 @@ def test_report_mistakes_are_one_line_each(results):
     assert_one_error_line(llem("report", "nowhere", cwd=results), "nowhere: no such folder")
     sweep = "outputs/multirun/2026-03-02T09-00-00"
     assert_one_error_line(llem("report", sweep, "--baseline", "zzz", cwd=results), "--baseline zzz", "give one of")
+
+
+def test_a_damaged_study_is_listed_as_unreadable_and_left_out_of_the_export(tmp_path):
+    from llem.results import catalog
+
+    sweep = make_sweep(tmp_path, factors={"dtype": ["float32"]})
+    damaged = tmp_path / "broken" / "2026-01-01T00-00-00"
+    damaged.mkdir(parents=True)
+    (damaged / "manifest.json").write_text("[")
+    found = catalog.entries(tmp_path)  # oldest first; the damaged study's date is its folder's
+    assert [e.id for e in found] == ["multirun/2026-03-02T09-00-00", "broken/2026-01-01T00-00-00"]
+    table = catalog.overview(found)
+    assert table["runs"][1].startswith("unreadable: ") and "not valid JSON" in table["runs"][1]
+    assert table["runs"][0] == "1 completed" and table["best"][0] == load_runs(sweep)["experiment_id"][0]
+    assert table["best_figure"][0].endswith(" mJ/token")
+    files = catalog.export(found, tmp_path / "out", "csv")
+    assert pd.read_csv(files[0])["source"].unique().tolist() == [str(sweep)]
+    assert catalog.find(tmp_path, str(sweep)).id == "multirun/2026-03-02T09-00-00"
+    assert catalog.find(tmp_path, "multirun").folder.path == sweep

@@ -66,7 +66,7 @@ def find(root: Path, ident: str) -> Entry:
         return below[-1]
     if Path(ident).expanduser().is_dir():
         folder = result_folder(ident)
-        return Entry(str(folder.path), folder)
+        return next((e for e in every if e.folder.path == folder.path), Entry(str(folder.path), folder))
     known = ", ".join(e.id for e in every[-5:]) or "none"
     raise LlemError(f"no result with ID {ident!r} under {root}; `llem results` lists them (latest: {known})")
 
