@@ -45,7 +45,16 @@ PLAIN_SAMPLING_FIELDS = (
 )
 # Every argument llem derives from its own fields: passthrough_kwargs may not set them again.
 LLEM_SET_KEYS = frozenset(
-    {"model", "dtype", "kv_cache_config", "scheduler_config", "quant_config", "max_beam_width", "fast_build"}
+    {
+        "model",
+        "tokenizer",
+        "dtype",
+        "kv_cache_config",
+        "scheduler_config",
+        "quant_config",
+        "max_beam_width",
+        "fast_build",
+    }
     | set(PLAIN_LLM_FIELDS)
     | {"max_tokens", "min_tokens", "temperature", "top_k", "top_p", "min_p", "repetition_penalty", "seed"}
     | set(PLAIN_SAMPLING_FIELDS)
@@ -80,7 +89,12 @@ def llm_kwargs(cfg: ExperimentConfig, model: str, dtype: DType) -> dict[str, Any
     hub id, or a built engine folder). Nested configs are dicts: ``kv_cache_config``, ``scheduler_config``,
     ``quant_config`` (TensorRT path only). Fields left at None are not passed (TensorRT-LLM's default)."""
     t = section(cfg)
-    kwargs: dict[str, Any] = {"model": model, "dtype": dtype.value, "kv_cache_config": kv_cache_kwargs(t)}
+    kwargs: dict[str, Any] = {
+        "model": model,
+        "tokenizer": model,  # kept when a cached engine replaces the model
+        "dtype": dtype.value,
+        "kv_cache_config": kv_cache_kwargs(t),
+    }
     for name in PLAIN_LLM_FIELDS:
         value = getattr(t, name)
         if value is not None:
@@ -100,7 +114,7 @@ def llm_kwargs(cfg: ExperimentConfig, model: str, dtype: DType) -> dict[str, Any
 
 def build_options(kwargs: dict[str, Any]) -> dict[str, Any]:
     """What shapes a built engine: every LLM argument but the model and the runtime-only configs."""
-    runtime_only = {"model", "kv_cache_config", "scheduler_config", "enable_chunked_prefill"}
+    runtime_only = {"model", "tokenizer", "kv_cache_config", "scheduler_config", "enable_chunked_prefill"}
     return {k: v for k, v in sorted(kwargs.items()) if k not in runtime_only}
 
 
