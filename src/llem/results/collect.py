@@ -107,7 +107,11 @@ def find_result_folders(root: Path, max_depth: int = 4) -> list[ResultFolder]:
     for folder, subfolders, _ in os.walk(root):
         here = Path(folder)
         subfolders[:] = sorted(d for d in subfolders if not d.startswith("."))
-        kind = kind_of(here)
+        try:
+            kind = kind_of(here)
+        except LlemError:  # a folder that cannot be listed holds nothing to find
+            subfolders.clear()
+            continue
         if kind is not None:
             found.append(ResultFolder(here, kind, study_name(here) if kind == "study" else here.name))
             subfolders.clear()
@@ -173,17 +177,19 @@ def _job_place(job: Path, record: dict[str, Any]) -> dict[str, Any]:
     """Experiment id, engine, status and error of a sweep job or single run, from its own files
     (``record``: its experiment.json)."""
     status_file = job / STATUS_FILE
-    status: Any = None
+    status: Any = {}
     problem = None
     if status_file.is_file():
         try:
             status = read_json(status_file)
         except ConfigError as err:
             problem = str(err)
-    if not isinstance(status, dict):
-        status = {"status": "completed"} if (job / RESULT_FILE).is_file() and problem is None else {}
-        if problem is None and not status:
-            problem = f"{status_file}: missing or not a JSON object; the job's state is unknown"
+        if not isinstance(status, dict):
+            status, problem = {}, problem or f"{status_file}: not a JSON object; the job's state is unknown"
+    elif (job / RESULT_FILE).is_file():  # a result without its status file: it completed
+        status = {"status": "completed"}
+    else:
+        problem = f"{status_file}: missing; the job's state is unknown"
     config_hash = record.get("config_hash")
     config = record.get("config", {})
     state = status.get("status") if isinstance(status.get("status"), str) else "unknown"
@@ -240,7 +246,11 @@ def _planned_configs(plan_file: Path) -> dict[int, dict[str, Any]]:
     runs = plan.get("runs") if isinstance(plan, dict) else None
     if not isinstance(runs, list):
         return {}
-    return {r["position"]: r["config"] for r in runs if isinstance(r, dict) and isinstance(r.get("config"), dict)}
+    return {
+        r["position"]: r["config"]
+        for r in runs
+        if isinstance(r, dict) and isinstance(r.get("position"), int) and isinstance(r.get("config"), dict)
+    }
 
 
 def _flatten(config: dict[str, Any], prefix: str = "") -> dict[str, Any]:
