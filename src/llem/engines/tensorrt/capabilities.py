@@ -227,7 +227,8 @@ def device_issues(cfg: ExperimentConfig, dtype: DType, capability: tuple[int, in
             f"tensorrt.tensor_parallel_size x pipeline_parallel_size: {needs} GPUs asked for, {gpus} visible here"
         )
     quant = t.quant if t is not None else None
-    asked = [dtype.value, *(q for q in (quant.quant_algo, quant.kv_cache_quant_algo) if quant and q)]
+    quants = (quant.quant_algo, quant.kv_cache_quant_algo) if quant is not None else ()
+    asked = [dtype.value, *(q for q in quants if q)]
     for name in asked:
         low = MIN_COMPUTE_CAPABILITY.get(name)
         if low is not None and capability < low:

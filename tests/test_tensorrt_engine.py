@@ -1,0 +1,190 @@
+"""The TensorRT-LLM engine on the recording fake of tensorrt_llm (tests/fakes/tensorrt_llm) and the tiny
+built-in model's tokenizer: which LLM class gets which arguments, the engine cache, token counts and
+per-request times from the streamed steps, settings read back, refusals before load, and shutdown.
+The fake streams fixed tokens: these tests check llem's bookkeeping, not TensorRT-LLM's numbers."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+from pathlib import Path
+
+import pytest
+
+from llem.config.load import load_experiment
+from llem.datasets import Prompt
+from llem.engines.tensorrt import runtime
+from llem.engines.tensorrt.engine import TensorRTEngine
+from llem.errors import ConfigError, EngineUnavailableError
+from tests.fakes import tensorrt_llm as fake
+
+PROMPTS = [Prompt(text="Describe the water cycle."), Prompt(text="Hello"), Prompt(text="Name three primes.")]
+FORCED = 6
+
+
+@pytest.fixture
+def tllm(monkeypatch, tiny_model_path):
+    """The fake in place of tensorrt_llm, and one fake GPU of compute capability 9.0."""
+    monkeypatch.setattr(runtime, "gpus", lambda: (1, (9, 0), "Fake GPU"))
+    return fake.install(monkeypatch)
+
+
+def engine_for(model: str, **fields) -> TensorRTEngine:
+    data = {"model": model, "engine": "tensorrt", "dtype": "float16", "max_output_tokens": 10, **fields}
+    eng = TensorRTEngine(load_experiment({"decoder": {"preset": "deterministic"}, **data}))
+    eng.load()
+    return eng
+
+
+def forced(n: int = FORCED) -> list[Prompt]:
+    return [dataclasses.replace(p, max_new_tokens=n) for p in PROMPTS]
+
+
+def test_pytorch_backend_gets_the_torch_llm_and_its_config_objects(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path, tensorrt={"kv_cache": {"free_gpu_memory_fraction": 0.5}})
+    ((name, kwargs),) = [c for c in tllm.CALLS if c[0].endswith("__init__")]
+    assert name == "LLM.__init__"  # tensorrt_llm.LLM, the PyTorch backend
+    assert kwargs["kv_cache_config"].given == {"enable_block_reuse": False, "free_gpu_memory_fraction": 0.5}
+    assert kwargs["model"] == kwargs["tokenizer"] == tiny_model_path
+    assert eng.effective_config()["engine_build"]["cache"] == "none"
+
+
+def test_trt_backend_builds_once_then_reuses_the_cached_engine(tllm, tiny_model_path):
+    trt = {"engine": "trt", "max_batch_size": 4, "quant": {"quant_algo": "W8A16"}}
+    first = engine_for(tiny_model_path, tensorrt=trt)
+    (init,) = tllm.calls("TrtLLM.__init__")
+    assert init["quant_config"].quant_algo == "W8A16" and init["max_batch_size"] == 4
+    built = first.effective_config()["engine_build"]
+    assert built["cache"] == "built" and tllm.calls("save") == [{"engine_dir": tllm.calls("save")[0]["engine_dir"]}]
+    assert runtime.is_engine_folder(built["engine_dir"])
+    first.close()
+
+    second = engine_for(tiny_model_path, tensorrt=trt)
+    reused = second.effective_config()["engine_build"]
+    assert reused["cache"] == "reused" and reused["cache_key"] == built["cache_key"]
+    assert tllm.calls("TrtLLM.__init__")[1]["model"] == built["engine_dir"]
+    assert tllm.calls("TrtLLM.__init__")[1]["tokenizer"] == tiny_model_path
+    assert len(tllm.calls("save")) == 1
+
+    other = engine_for(tiny_model_path, tensorrt={**trt, "max_batch_size": 8})
+    assert other.effective_config()["engine_build"]["cache"] == "built"  # another build option: another engine
+
+
+def test_a_built_engine_folder_given_as_the_model_is_used_as_is(tllm, tiny_model_path, tmp_path):
+    first = engine_for(tiny_model_path, tensorrt={"engine": "trt"})
+    folder = first.effective_config()["engine_build"]["engine_dir"]
+    for source in Path(tiny_model_path).iterdir():  # the tokenizer beside the engine, as a user would keep it
+        if source.name.startswith(("tokenizer", "special_tokens", "generation_config")):
+            shutil.copy(source, folder)
+    given = engine_for(folder, tensorrt={"engine": "trt"})
+    assert given.effective_config()["engine_build"]["cache"] == "given"
+    assert tllm.calls("TrtLLM.__init__")[-1]["model"] == folder
+    assert given.flops(given.generate(forced()))["confidence"] == "none"
+
+
+def test_forced_lengths_give_exact_counts_and_per_request_times(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path)
+    run = eng.generate(forced())
+    assert [r.output_tokens for r in run.requests] == [FORCED] * len(PROMPTS)
+    tok = eng.tokenizer()
+    assert [r.input_tokens for r in run.requests] == [len(tok(p.text)["input_ids"]) for p in PROMPTS]
+    for r in run.requests:
+        assert r.ttft_s is not None and r.ttft_s >= 0
+        assert len(r.itl_s) == FORCED - 1 and all(gap >= 0 for gap in r.itl_s)
+    (batch,) = run.batches
+    assert (batch.size, batch.forward_passes) == (len(PROMPTS), FORCED)
+    params = [c["sampling_params"] for c in tllm.calls("generate_async")]
+    assert all(p.max_tokens == p.min_tokens == FORCED and p.top_k == 1 for p in params)
+    assert all(c["streaming"] for c in tllm.calls("generate_async"))
+
+
+def test_an_eos_ends_the_count(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path)
+    eos = sorted(eng.effective_config()["eos_token_ids"])[0]
+    tllm.SCRIPT = [5, 6, eos]
+    run = eng.generate(PROMPTS)
+    assert [(r.output_tokens, r.finished_by_eos) for r in run.requests] == [(3, True)] * len(PROMPTS)
+
+
+def test_several_sequences_per_prompt_are_summed(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path, decoder={"temperature": 0.8}, tensorrt={"sampling": {"n": 2}})
+    run = eng.generate(forced())
+    assert [(r.output_tokens, r.completions) for r in run.requests] == [(2 * FORCED, 2)] * len(PROMPTS)
+    assert len(run.texts) == 2 * len(PROMPTS)
+
+
+def test_beam_search_counts_the_best_beam_without_streaming(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path, tensorrt={"sampling": {"use_beam_search": True, "n": 1, "best_of": 3}})
+    assert tllm.calls("LLM.__init__")[0]["max_beam_width"] == 3
+    run = eng.generate(forced())
+    assert [r.output_tokens for r in run.requests] == [FORCED] * len(PROMPTS)
+    assert all(r.ttft_s is None and r.itl_s == [] for r in run.requests)
+    assert not tllm.calls("generate_async") and tllm.calls("generate")[0]["use_tqdm"] is False
+    assert eng.flops(run)["confidence"] == "medium"
+
+
+def test_effective_config_reads_back_every_setting(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path, tensorrt={"engine": "trt"})
+    effective = eng.effective_config()
+    assert (effective["max_batch_size"], effective["max_seq_len"], effective["max_num_tokens"]) == (2048, None, 8192)
+    assert effective["build_config"]["opt_batch_size"] == 8
+    assert effective["kv_cache_config"]["enable_block_reuse"] is False
+    assert effective["kv_cache_config"]["tokens_per_block"] == 32  # TensorRT-LLM's default, recorded
+    assert effective["backend"] == "trt" and effective["sampling_params"]["top_k"] == 1
+
+
+def test_close_shuts_the_executor_down_once(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path)
+    eng.close()
+    eng.close()
+    assert len(tllm.calls("shutdown")) == 1
+
+
+@pytest.mark.parametrize(
+    ("gpus", "fields", "expected"),
+    [
+        ((1, (9, 0), "g"), {"tensorrt": {"tensor_parallel_size": 2}}, "2 GPUs asked for, 1 visible"),
+        ((1, (7, 5), "g"), {"dtype": "bfloat16"}, "bfloat16: needs a GPU of compute capability 8.0"),
+    ],
+)
+def test_what_this_gpu_cannot_run_is_refused_before_load(tllm, tiny_model_path, monkeypatch, gpus, fields, expected):
+    monkeypatch.setattr(runtime, "gpus", lambda: gpus)
+    with pytest.raises(ConfigError, match=expected):
+        engine_for(tiny_model_path, **fields)
+    assert not [c for c in tllm.CALLS if c[0].endswith("__init__")]
+
+
+def test_without_a_gpu_the_engine_says_what_is_missing(monkeypatch):
+    import torch
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(EngineUnavailableError, match="needs an NVIDIA GPU.*llem\\[tensorrt\\].*runner.kind=docker"):
+        runtime.gpus()
+
+
+@pytest.mark.parametrize(
+    ("passthrough", "expected"),
+    [
+        ({"engine_path": "/e"}, "passthrough_kwargs.engine_path: neither an argument of tensorrt_llm.LLM"),
+        ({"max_batch_size": 4}, "passthrough_kwargs.max_batch_size: llem sets it"),
+    ],
+)
+def test_passthrough_keys_are_checked(tllm, tiny_model_path, passthrough, expected):
+    with pytest.raises(ConfigError, match=expected):
+        engine_for(tiny_model_path, passthrough_kwargs=passthrough)
+
+
+def test_passthrough_reaches_the_llm_and_the_sampling_params(tllm, tiny_model_path):
+    eng = engine_for(tiny_model_path, passthrough_kwargs={"trust_remote_code": True, "detokenize": False})
+    assert tllm.calls("LLM.__init__")[0]["trust_remote_code"] is True
+    eng.generate(PROMPTS[:1])
+    assert tllm.calls("generate_async")[0]["sampling_params"].detokenize is False
+
+
+def test_an_argument_tensorrt_llm_refuses_is_a_config_error(tllm, tiny_model_path, monkeypatch):
+    def refuse(**kwargs):
+        raise ValueError("max_num_tokens [4] should be greater than max_batch_size")
+
+    monkeypatch.setattr(tllm, "LLM", refuse)
+    with pytest.raises(ConfigError, match="TensorRT-LLM rejected the configuration: max_num_tokens"):
+        engine_for(tiny_model_path)
