@@ -8,7 +8,6 @@ from pathlib import Path
 from rich.console import Console
 
 from llem.models.config_file import local_model_config
-from llem.report import write_report_quietly
 from llem.results.io import read_json, write_text_atomic
 from llem.results.ranking import print_ranking
 from llem.results.summary import write_summary
@@ -83,6 +82,8 @@ def _run_in(folder: Path, argv: list[str], console: Console, locked: bool) -> in
         write_summary(folder)
         final_panel(read_json(folder / "manifest.json"), console)
         return 130
+    from llem.report import write_report_quietly  # plotly: imported once the study has run
+
     _, experiments = write_summary(folder)
     print_ranking(experiments, console, report=write_report_quietly([folder], console))
     manifest = read_json(folder / "manifest.json")
