@@ -56,6 +56,8 @@ def machine_problems(cfg: ExperimentConfig, runner_kind: str = "process", in_stu
         check_available(cfg.engine, in_study)
     except EngineUnavailableError as err:
         problems.append(str(err))
+    else:
+        problems += _gpu_only_problem(cfg)
     device_map = cfg.transformers.device_map if cfg.transformers else None
     if device_map and (device_map.startswith("cuda") or device_map.isdigit()) and not _cuda_visible():
         problems.append(
@@ -86,6 +88,18 @@ def check_job(cfg: ExperimentConfig, runner_kind: str = "process", in_study: boo
     problems = config_problems(cfg) + machine_problems(cfg, runner_kind, in_study)
     if problems:
         raise PreflightError("; ".join(problems))
+
+
+def _gpu_only_problem(cfg: ExperimentConfig) -> list[str]:
+    """An engine that runs on NVIDIA GPUs only (TensorRT-LLM), installed where no GPU is visible."""
+    from llem.config.engines import ENGINES
+
+    if not ENGINES[cfg.engine.value].gpu_only or _cuda_visible():
+        return []
+    return [
+        f"engine={cfg.engine.value} runs on NVIDIA GPUs only, and none is visible here (no NVIDIA driver, or "
+        "CUDA_VISIBLE_DEVICES hides them all): run it on a GPU machine, or in its container there (runner.kind=docker)"
+    ]
 
 
 def _importable(module: str) -> bool:
