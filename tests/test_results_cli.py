@@ -59,6 +59,14 @@ def test_summarize_a_sweep_and_a_study_together(results):
     assert set(pd.read_csv(sweep / "summary_experiments.csv")["status"]) == {"completed", "failed"}
 
 
+def test_summarize_of_one_study_writes_its_report_too(tmp_path):
+    study = make_study(tmp_path, factors={"dtype": ["float32", "bfloat16"]}, cycles=2, energy=False)
+    proc = llem("summarize", str(study), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert "experiments by output tokens per second" in proc.stdout and "energy not measured" in proc.stdout
+    assert proc.stdout.rstrip().endswith(f"report: {study / 'report.html'}") and (study / "report.html").is_file()
+
+
 def test_summarize_refuses_folders_without_results(results):
     assert_one_error_line(llem("summarize", "nowhere", cwd=results), "nowhere: no such folder", "sweep folder")
     assert_one_error_line(llem("summarize", "outputs", cwd=results), "holds no llem results", "holds 3 below")

@@ -95,9 +95,14 @@ def _summarize(args: argparse.Namespace) -> int:
             highlight=False,
             soft_wrap=True,
         )
+    report = None
     if len(folders) > 1 or experiments is None:
         experiments = aggregate(load_runs([f.path for f in folders]))
-    print_ranking(experiments, console)
+    else:  # one study or sweep: its report too, as at the end of a run (a partial one included)
+        from llem.report import write_report_quietly
+
+        report = write_report_quietly([folders[0].path], console)
+    print_ranking(experiments, console, report=report)
     return 0
 
 
@@ -288,7 +293,9 @@ def build_parser() -> argparse.ArgumentParser:
     config.set_defaults(handler=_config)
 
     summarize = sub.add_parser(
-        "summarize", help="write the summary tables of studies and sweeps (partial ones too) and rank them"
+        "summarize",
+        help="write the summary tables of studies and sweeps (partial ones too) and rank them; "
+        "one study or sweep also gets its report",
     )
     summarize.add_argument("paths", nargs="+", metavar="PATH", help=RESULT_FOLDERS)
     summarize.set_defaults(handler=_summarize)
