@@ -44,13 +44,15 @@ def lint(session: nox.Session) -> None:
 def bench(session: nox.Session) -> None:
     """Benchmarks (not tests), each printing its figure and goal: planning a 10,000-experiment study;
     llem's throughput against a bare generate loop in one process; a one-run study through the
-    process runner (throughput and fixed per-job overhead); the telemetry sampler's CPU cost; llem's
-    vLLM engine against a bare ``LLM.generate`` and against Transformers (where vLLM is installed).
+    process runner (throughput and fixed per-job overhead); the telemetry sampler's CPU cost; the report
+    of a 200-experiment x 3-cycle study (build time and file size); llem's vLLM engine against a bare
+    ``LLM.generate`` and against Transformers (where vLLM is installed).
     Extra arguments (e.g. ``-- --model llem-tiny --rounds 3``) go to the throughput benchmarks."""
     session.run("python", "benchmarks/plan_large_study.py")
     session.run("python", "benchmarks/throughput_vs_bare.py", *session.posargs)
     session.run("python", "benchmarks/process_runner.py", *session.posargs)
     session.run("python", "benchmarks/telemetry_overhead.py")
+    session.run("python", "benchmarks/report_large_study.py")
     if importlib.util.find_spec("vllm") is None:
         session.log("vllm_vs_bare.py skipped: vLLM is not installed (README, section vLLM)")
     else:
