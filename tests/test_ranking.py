@@ -7,7 +7,7 @@ from pathlib import Path
 from rich.console import Console
 
 from llem.results.collect import load_runs
-from llem.results.ranking import describe, print_ranking, ranked, varying_factors
+from llem.results.ranking import describe, print_ranking, ranked, source_labels, varying_factors
 from llem.results.summary import aggregate
 from tests.fakes.results_tree import make_single_run, make_study, make_sweep
 
@@ -64,3 +64,14 @@ def test_one_cycle_shows_the_mean_alone_and_many_experiments_are_counted(tmp_pat
     text = printed(aggregate(load_runs(folder)))
     assert "... 5 more completed experiments not shown" in text
     assert "(" not in text.split("┩")[1].split("└")[0]  # no interval from one cycle
+
+
+def test_two_runs_of_one_study_are_told_apart(tmp_path):
+    first = make_study(tmp_path / "a", factors={"dtype": ["float32"]}, cycles=1)
+    second = make_study(tmp_path / "b", factors={"dtype": ["float32"]}, cycles=1)
+    experiments = aggregate(load_runs([first, second]))
+    assert source_labels(experiments) == {str(first): str(first), str(second): str(second)}
+    assert source_labels(experiments.assign(study=["x", "y"])) == {str(first): "x", str(second): "y"}
+    renamed = experiments.assign(source=[str(first), str(tmp_path / "c" / "fake-study" / "2026-03-03")])
+    assert set(source_labels(renamed).values()) == {"fake-study/2026-03-02T09-00-00", "fake-study/2026-03-03"}
+    assert str(second) in printed(experiments)

@@ -56,6 +56,17 @@ def varying_factors(experiments: pd.DataFrame) -> list[str]:
     return [c for c in experiments.columns if c.startswith("config.") and experiments[c].astype(str).nunique() > 1]
 
 
+def source_labels(experiments: pd.DataFrame) -> dict[str, str]:
+    """Each source folder's shortest distinct label: its study name, else with the folder's own name
+    after it (two runs of one study), else the whole path."""
+    names = experiments.drop_duplicates("source").set_index("source")["study"].astype(str)
+    for label in (lambda src, name: name, lambda src, name: f"{name}/{Path(src).name}"):
+        labels = {src: label(src, name) for src, name in names.items()}
+        if len(set(labels.values())) == len(labels):
+            return labels
+    return {src: src for src in names.index}
+
+
 def describe(experiment: pd.Series, factors: list[str]) -> str:
     """``key=value`` of each factor (``config.`` left out), or the experiment id when none varies."""
     if not factors:
@@ -79,7 +90,8 @@ def print_ranking(
     order = ranked(experiments)
     done = order[order["status"] == "completed"]
     factors = varying_factors(experiments)
-    several = experiments["source"].nunique() > 1
+    labels = source_labels(experiments)
+    several = len(labels) > 1
     columns = [c for c in COLUMNS if (experiments[f"{c[0]}.n"] > 0).any()]
     table = Table(title=title or _title(metric), title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
@@ -93,7 +105,9 @@ def print_ranking(
         table.add_column(heading, justify="right", overflow="fold")  # wrapped, never cut short
     shown = done.head(SHOWN)
     for rank, (_, row) in enumerate(shown.iterrows(), start=1):
-        place = ([row["study"]] if several else []) + [row["experiment_id"]] + [_value(row[f]) for f in factors]
+        place = (
+            ([labels[row["source"]]] if several else []) + [row["experiment_id"]] + [_value(row[f]) for f in factors]
+        )
         cells = [(_interval if m == metric else _plus_minus)(row, m, scale) for m, _, scale in columns]
         table.add_row(str(rank), *map(escape, map(str, place)), str(row["n"]), *cells)
     console.print(table)
@@ -112,7 +126,7 @@ def print_ranking(
         lines.append(f"energy of {len(estimated)} experiment(s) is an estimate ({methods}), not a measurement")
     failed = order[order["status"] != "completed"]
     for _, row in failed.head(SHOWN_FAILED).iterrows():
-        where = f"{row['study']}: " if several else ""
+        where = f"{labels[row['source']]}: " if several else ""
         lines.append(
             f"{row['status']}: {where}{describe(row, factors)} ({row['experiment_id']}): {_value(row['error'])}"
         )
