@@ -67,6 +67,15 @@ def test_summarize_of_one_study_writes_its_report_too(tmp_path):
     assert proc.stdout.rstrip().endswith(f"report: {study / 'report.html'}") and (study / "report.html").is_file()
 
 
+def test_summarize_of_a_single_run_ranks_it_and_writes_nothing(results):
+    run = results / "outputs" / "runs" / "2026-03-02T09-00-00"
+    before = sorted(p.name for p in run.iterdir())
+    proc = llem("summarize", str(run), cwd=results)
+    assert proc.returncode == 0, proc.stderr
+    assert "experiments by energy per output token" in proc.stdout and "summarised" not in proc.stdout
+    assert sorted(p.name for p in run.iterdir()) == before
+
+
 def test_summarize_refuses_folders_without_results(results):
     assert_one_error_line(llem("summarize", "nowhere", cwd=results), "nowhere: no such folder", "sweep folder")
     assert_one_error_line(llem("summarize", "outputs", cwd=results), "holds no llem results", "holds 3 below")
