@@ -188,3 +188,21 @@ def test_an_argument_tensorrt_llm_refuses_is_a_config_error(tllm, tiny_model_pat
     monkeypatch.setattr(tllm, "LLM", refuse)
     with pytest.raises(ConfigError, match="TensorRT-LLM rejected the configuration: max_num_tokens"):
         engine_for(tiny_model_path)
+
+
+def test_a_request_tensorrt_llm_refuses_names_the_fix(tllm, tiny_model_path, monkeypatch):
+    eng = engine_for(tiny_model_path)
+
+    def refuse(*args, **kwargs):
+        raise ValueError("The sum of prompt length (9) and max_tokens (10) should not exceed max_seq_len (8)")
+
+    monkeypatch.setattr(eng._llm, "generate_async", refuse)
+    with pytest.raises(ConfigError, match="should not exceed max_seq_len.*raise tensorrt.max_seq_len"):
+        eng.generate(PROMPTS)
+
+
+def test_unset_dtype_is_bfloat16_where_the_gpu_has_it_else_float16(tllm, tiny_model_path, monkeypatch):
+    data = {"model": tiny_model_path, "engine": "tensorrt"}
+    assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "bfloat16"
+    monkeypatch.setattr(runtime, "gpus", lambda: (1, (7, 5), "Older GPU"))
+    assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "float16"

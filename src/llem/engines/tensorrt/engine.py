@@ -77,7 +77,7 @@ class TensorRTEngine:
         start = time.perf_counter()
         self._path = path = resolve_model(self.cfg.model)
         count, capability, gpu_name = runtime.gpus()
-        dtype = self.cfg.dtype or DType.bfloat16
+        dtype = self.cfg.dtype or (DType.bfloat16 if capability >= (8, 0) else DType.float16)
         problems = capabilities.device_issues(self.cfg, dtype, capability, count)
         if problems:
             raise ConfigError("this experiment cannot run here:\n  - " + "\n  - ".join(problems))
@@ -161,7 +161,8 @@ class TensorRTEngine:
         """Hand every prompt to the engine at once (their common arrival), then follow each to its end."""
         arrival = time.monotonic()
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
-        params = [self._sampling_params(p.max_new_tokens, ids) for p in prompts]
+        room, passthrough = self._room(ids), self._passthrough("sampling")
+        params = [self._sampling_params(p.max_new_tokens, room, passthrough) for p in prompts]
         if self.beam:
             return self._beam_search(ids, params, arrival)
         streamed = asyncio.run(self._stream(ids, params, arrival, progress))
@@ -172,10 +173,10 @@ class TensorRTEngine:
             self._record(run, prompt_ids, completions)
         return run
 
-    def _sampling_params(self, forced: int | None, ids: list[list[int]]) -> Any:
+    def _sampling_params(self, forced: int | None, room: int, passthrough: dict[str, Any]) -> Any:
         from tensorrt_llm import SamplingParams
 
-        kwargs = {**args.sampling_kwargs(self.cfg, forced, self._room(ids)), **self._passthrough("sampling")}
+        kwargs = {**args.sampling_kwargs(self.cfg, forced, room), **passthrough}
         try:
             return SamplingParams(**kwargs)
         except (ValueError, TypeError) as err:
@@ -184,10 +185,13 @@ class TensorRTEngine:
     async def _stream(
         self, ids: list[list[int]], params: list[Any], arrival: float, progress: Progress | None
     ) -> list[dict[int, _Completion]]:
-        """Submit every request (inside this event loop, as streaming needs), then collect each one's steps."""
+        """Submit every request (inside this event loop, as streaming needs), then collect each one's steps.
+
+        A request TensorRT-LLM refuses (a prompt plus max_tokens beyond max_seq_len) is a ConfigError naming
+        the fix; the run ends, and :meth:`close` shuts the executor down with the requests already submitted."""
         try:
             results = [self._llm.generate_async(p, sampling_params=s, streaming=True) for p, s in zip(ids, params)]
-        except ValueError as err:  # a prompt plus max_tokens beyond max_seq_len, and the like
+        except ValueError as err:
             raise ConfigError(
                 f"TensorRT-LLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
                 "tensorrt.max_seq_len"
