@@ -206,3 +206,20 @@ def test_unset_dtype_is_bfloat16_where_the_gpu_has_it_else_float16(tllm, tiny_mo
     assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "bfloat16"
     monkeypatch.setattr(runtime, "gpus", lambda: (1, (7, 5), "Older GPU"))
     assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "float16"
+
+
+def test_a_whole_measurement_on_the_fake_writes_its_result(tllm, tiny_model_path, tmp_path):
+    from llem.measure import measure
+    from llem.results.codec import read_result
+
+    synthetic = {"source": "synthetic", "input_len": 16, "output_len": 8, "n_prompts": 3}
+    cfg = load_experiment(
+        {"model": "llem-tiny", "engine": "tensorrt", "energy_sampler": None, "gpu_telemetry": False}
+        | {"dataset": synthetic, "warmup": {"n_warmup": 1}, "tensorrt": {"engine": "trt"}}
+    )
+    measure(cfg, tmp_path)
+    result = read_result(tmp_path / "result.json")
+    assert (result.tokens.input_tokens, result.tokens.output_tokens) == (3 * 16, 3 * 8)
+    assert result.latency.ttft.count == 3 and result.latency.itl.count == 3 * 7
+    assert result.engine.effective_config["engine_build"]["cache"] in ("built", "reused")
+    assert tllm.calls("shutdown")  # closed when the measurement ended
