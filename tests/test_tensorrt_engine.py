@@ -206,6 +206,9 @@ def test_unset_dtype_is_bfloat16_where_the_gpu_has_it_else_float16(tllm, tiny_mo
     assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "bfloat16"
     monkeypatch.setattr(runtime, "gpus", lambda: (1, (7, 5), "Older GPU"))
     assert TensorRTEngine(load_experiment(data)).load() and tllm.calls("LLM.__init__")[-1]["dtype"] == "float16"
+    section = load_experiment({**data, "tensorrt": {"dtype": "bfloat16"}})  # tensorrt.dtype alone is used too
+    with pytest.raises(ConfigError, match="bfloat16: needs a GPU of compute capability 8.0"):
+        TensorRTEngine(section).load()
 
 
 def test_a_whole_measurement_on_the_fake_writes_its_result(tllm, tiny_model_path, tmp_path):

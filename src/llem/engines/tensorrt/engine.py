@@ -77,7 +77,7 @@ class TensorRTEngine:
         start = time.perf_counter()
         self._path = path = resolve_model(self.cfg.model)
         count, capability, gpu_name = runtime.gpus()
-        dtype = self.cfg.dtype or (DType.bfloat16 if capability >= (8, 0) else DType.float16)
+        dtype = self._dtype(capability)
         problems = capabilities.device_issues(self.cfg, dtype, capability, count)
         if problems:
             raise ConfigError("this experiment cannot run here:\n  - " + "\n  - ".join(problems))
@@ -99,6 +99,14 @@ class TensorRTEngine:
             device="cuda",
             n_parameters=parameter_count(path) or 0,
         )
+
+    def _dtype(self, capability: tuple[int, int]) -> DType:
+        """``dtype``, else ``tensorrt.dtype``, else bfloat16 where the GPU has it (compute capability 8.0), else
+        float16."""
+        section = self.cfg.tensorrt.dtype if self.cfg.tensorrt else None
+        if self.cfg.dtype or section:
+            return self.cfg.dtype or DType(section.value)
+        return DType.bfloat16 if capability >= (8, 0) else DType.float16
 
     def _use_engine_cache(self, version: str, gpu_name: str) -> None:
         """On the TensorRT path: a built engine folder given as the model is used as it is; else an engine
