@@ -76,10 +76,12 @@ def test_a_built_engine_folder_given_as_the_model_is_used_as_is(tllm, tiny_model
     for source in Path(tiny_model_path).iterdir():  # the tokenizer beside the engine, as a user would keep it
         if source.name.startswith(("tokenizer", "special_tokens", "generation_config")):
             shutil.copy(source, folder)
-    given = engine_for(folder, tensorrt={"engine": "trt"})
+    given = engine_for(folder)  # tensorrt.engine unset: the TensorRT path, the only one that runs an engine
     assert given.effective_config()["engine_build"]["cache"] == "given"
     assert tllm.calls("TrtLLM.__init__")[-1]["model"] == folder
     assert given.flops(given.generate(forced()))["confidence"] == "none"
+    with pytest.raises(ConfigError, match="is a built TensorRT engine, which tensorrt.engine=pytorch cannot run"):
+        engine_for(folder, tensorrt={"engine": "pytorch"})
 
 
 def test_forced_lengths_give_exact_counts_and_per_request_times(tllm, tiny_model_path):

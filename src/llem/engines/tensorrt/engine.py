@@ -76,6 +76,7 @@ class TensorRTEngine:
     def load(self) -> LoadInfo:
         start = time.perf_counter()
         self._path = path = resolve_model(self.cfg.model)
+        self._engine_folder_needs_trt()
         count, capability, gpu_name = runtime.gpus()
         dtype = self._dtype(capability)
         problems = capabilities.device_issues(self.cfg, dtype, capability, count)
@@ -99,6 +100,19 @@ class TensorRTEngine:
             device="cuda",
             n_parameters=parameter_count(path) or 0,
         )
+
+    def _engine_folder_needs_trt(self) -> None:
+        """A built engine folder as the model runs on the TensorRT path: chosen when ``tensorrt.engine`` is
+        unset, a ConfigError when it says ``pytorch``."""
+        if self.table.builds_engine or not runtime.is_engine_folder(self._path):
+            return
+        if self.cfg.tensorrt is not None and self.cfg.tensorrt.engine is not None:
+            raise ConfigError(
+                f"model: {self._path} is a built TensorRT engine, which tensorrt.engine=pytorch cannot run: "
+                "set tensorrt.engine=trt, or give the Hugging Face model"
+            )
+        self.table = capabilities.TRT
+        self._build.backend = self.table.backend.value
 
     def _dtype(self, capability: tuple[int, int]) -> DType:
         """``dtype``, else ``tensorrt.dtype``, else bfloat16 where the GPU has it (compute capability 8.0), else
