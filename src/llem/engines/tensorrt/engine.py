@@ -70,6 +70,7 @@ class TensorRTEngine:
         self._build = EngineBuild(self.table.backend.value, "none")
         self._chat_template = False
         self._eos: set[int] = set()
+        self._room_tokens = 0  # the last run's cap on output tokens when max_output_tokens is unset
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -183,8 +184,8 @@ class TensorRTEngine:
         """Hand every prompt to the engine at once (their common arrival), then follow each to its end."""
         arrival = time.monotonic()
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
-        room, passthrough = self._room(ids), self._passthrough("sampling")
-        params = [self._sampling_params(p.max_new_tokens, room, passthrough) for p in prompts]
+        self._room_tokens, passthrough = self._room(ids), self._passthrough("sampling")
+        params = [self._sampling_params(p.max_new_tokens, self._room_tokens, passthrough) for p in prompts]
         if self.beam:
             return self._beam_search(ids, params, arrival)
         streamed = asyncio.run(self._stream(ids, params, arrival, progress))
@@ -293,7 +294,7 @@ class TensorRTEngine:
             "llm_class": self.table.llm_class,
             "engine_build": vars(self._build),
             "decoding": "beam_search" if self.beam else "streamed",
-            "sampling_params": args.sampling_kwargs(self.cfg, None, 0),
+            "sampling_params": args.sampling_kwargs(self.cfg, None, self._room_tokens),
             "llm_kwargs": self._kwargs,
             "chat_template": self._chat_template,
             "eos_token_ids": sorted(self._eos),
