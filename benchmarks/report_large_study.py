@@ -16,8 +16,9 @@ import plotly
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # tests.fakes
 
-from llem.report import build_report  # noqa: E402
 from tests.fakes.results_tree import make_study  # noqa: E402
+
+from llem.report import build_report  # noqa: E402
 
 FACTORS = {
     "transformers.batch_size": [1, 2, 4, 8, 12, 16, 24, 32, 48, 64],
@@ -38,7 +39,10 @@ def main() -> None:
         wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
         size = path.stat().st_size
     plotly_js = (Path(plotly.__file__).parent / "package_data" / "plotly.min.js").stat().st_size
-    print(f"report of 200 experiments x {CYCLES} cycles: built in {wall:.2f} s wall ({cpu:.2f} s CPU); goal < {GOAL_S:.0f} s")
+    print(
+        f"report of 200 experiments x {CYCLES} cycles: built in {wall:.2f} s wall ({cpu:.2f} s CPU); "
+        f"goal < {GOAL_S:.0f} s"
+    )
     print(
         f"report size: {size / 1e6:.2f} MB ({size:,} bytes; plotly.js {plotly_js / 1e6:.2f} MB of it); "
         f"goal < {GOAL_BYTES / 1e6:.0f} MB"

@@ -88,7 +88,7 @@ def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
 def test_without_energy_fronts_are_throughput_against_latency_and_the_header_says_so(tmp_path):
     folder = make_study(tmp_path, factors=FACTORS, energy=False, timeseries_runs=0)
     html = build_report([folder]).read_text()
-    assert "Energy was not measured in 12 of 12 runs" in section(html, "header")
+    assert "No energy figure in 12 of 12 runs: not measured" in section(html, "header")
     pareto = section(html, "pareto")
     assert "Energy was not measured, so the fronts are throughput against latency" in pareto
     assert pareto.count('"name":"Pareto front"') == 2

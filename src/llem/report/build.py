@@ -82,7 +82,7 @@ def build_report(paths: Sequence[Path], *, output: Path | None = None, baseline:
     baseline_id = baseline_key(data, baseline)
     page = Page()
     body = {
-        "experiments": page.figure(tables.experiments_figure(data)) + tables.failures_html(data),
+        "experiments": page.figure(tables.experiments_figure(data)) + tables.notes_html(data),
         "pareto": _pareto(data, page),
         "effects": _effects(data, page),
         "significance": significance_html(data, baseline_id),

@@ -37,7 +37,7 @@ def energy_notice(results: list[RunResult]) -> str:
     estimated = [r for r in results if r.energy.energy_j is not None and not r.energy.measured]
     if unmeasured:
         reasons = _joined(sorted({r.energy.reason or "no reason recorded" for r in unmeasured}))
-        notes.append(f"Energy was not measured in {len(unmeasured)} of {len(results)} runs: {reasons}.")
+        notes.append(f"No energy figure in {len(unmeasured)} of {len(results)} runs: {reasons}.")
     if estimated:
         methods = _joined(sorted({r.energy.method for r in estimated}))
         notes.append(

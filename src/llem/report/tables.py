@@ -9,7 +9,7 @@ import pandas as pd
 import plotly.graph_objects as go
 
 from llem.report.data import METRICS, ReportData, factor_name
-from llem.report.numbers import mean_ci
+from llem.report.numbers import CLIPPED, mean_ci
 
 ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 40, 100, 800  # a row holds a mean and its CI below it
 REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
@@ -61,17 +61,21 @@ def experiments_figure(data: ReportData) -> go.Figure:
     return figure
 
 
-def failures_html(data: ReportData) -> str:
-    """The experiments with no completed run, each with its status and whole reason."""
+def notes_html(data: ReportData) -> str:
+    """What the figures are, and the experiments with no completed run, each with its status and whole reason."""
+    notes = (
+        "<p>Mean over an experiment's completed cycles (95% CI: low to high); "
+        f"{CLIPPED} after a low bound clipped at 0: the cycles spread too widely for their number (unreliable).</p>"
+    )
     failed = data.experiments[data.experiments["status"] != "completed"]
     if failed.empty:
-        return "<p>Every experiment has at least one completed run.</p>"
+        return notes + "<p>Every experiment has at least one completed run.</p>"
     items = "".join(
         f"<li><b>{escape(row['label'])}</b> ({escape(str(row['status']))}): "
         f"{escape(_text(row['error']) or 'no reason recorded')}</li>"
         for _, row in failed.iterrows()
     )
-    return f"<p>{len(failed)} experiment(s) without a completed run:</p><ul>{items}</ul>"
+    return notes + f"<p>{len(failed)} experiment(s) without a completed run:</p><ul>{items}</ul>"
 
 
 def _text(value: object) -> str:
