@@ -134,6 +134,17 @@ def test_a_baseline_is_compared_with_every_experiment(study):
     assert "<td>(baseline)</td>" in section(html, "significance")
 
 
+def test_a_study_whose_runs_all_failed_says_so_in_every_section(tmp_path):
+    folder = make_study(tmp_path, factors={"dtype": ["float16", "bfloat16"]}, failed=[(0, None), (1, None)])
+    html = build_report([folder]).read_text()
+    assert "transformers" in section(html, "header")
+    assert "2 experiment(s) without a completed run" in section(html, "experiments")
+    assert "no front to draw" in section(html, "pareto")
+    assert "No completed run" in section(html, "effects") and "No completed run" in section(html, "significance")
+    assert "0 of 6 run(s) completed" in section(html, "runs") and "OutOfMemoryError" in section(html, "runs")
+    assert html.count("Plotly.newPlot(") == 1  # the table alone
+
+
 def test_a_failed_report_is_one_warning_line(tmp_path):
     console = Console(record=True, width=200)
     assert write_report_quietly([tmp_path], console) is None

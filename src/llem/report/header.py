@@ -22,7 +22,8 @@ def header_html(data: ReportData) -> str:
         "llem version": _joined(sorted({r.llem_version for r in results}) + [f"report by llem {__version__}"]),
         "date": _dates(data, results),
         "machine": _joined(sorted({_machine(r) for r in results})) or "no completed run",
-        "engines": _joined(sorted({f"{r.engine.name} {r.engine.version or ''}".strip() for r in results})),
+        "engines": _joined(sorted({f"{r.engine.name} {r.engine.version or ''}".strip() for r in results}))
+        or _joined(sorted(set(data.runs["engine"].dropna().astype(str)))),
         "energy": _joined(sorted({_energy_method(r) for r in results})) or "no completed run",
     }
     title = " vs ".join(dict.fromkeys(data.runs["study"].astype(str)))
