@@ -62,6 +62,7 @@ def test_experiments_table_names_factors_and_gives_the_failure_reason(study_html
     experiments = section(study_html, "experiments")
     assert "transformers.<br>batch_size" in experiments and "float16" in experiments
     assert "sort by energy / output token (mJ), lowest first" in experiments
+    assert "<b>reason</b>" in experiments  # a column only when an experiment has one
     assert "dtype=bfloat16, transformers.batch_size=4</b> (failed): OutOfMemoryError" in experiments
 
 
@@ -91,6 +92,7 @@ def test_without_energy_fronts_are_throughput_against_latency_and_the_header_say
     assert "No energy figure in 12 of 12 runs: not measured" in section(html, "header")
     pareto = section(html, "pareto")
     assert "Energy was not measured, so the fronts are throughput against latency" in pareto
+    assert "<b>reason</b>" not in section(html, "experiments")
     assert pareto.count('"name":"Pareto front"') == 2
     assert "No run recorded a telemetry time series" in section(html, "runs")
 

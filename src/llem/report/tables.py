@@ -22,13 +22,15 @@ def experiments_figure(data: ReportData) -> go.Figure:
     columns: dict[str, list[str]] = {}
     if data.several_sources:
         columns["study"] = table["study"].astype(str).tolist()
-    columns["experiment"] = table["experiment_id"].astype(str).tolist()
+    columns["id"] = table["experiment_id"].astype(str).tolist()
     columns.update({factor_name(f): table[f].astype(str).tolist() for f in data.factors if f in table})
     columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
     columns["status"] = table["status"].astype(str).tolist()
     labels = [METRICS[m][0] for m in shown]
     columns.update({METRICS[m][0]: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
-    columns["reason"] = [_short(e) for e in table["error"]]
+    reasons = [_short(e) for e in table["error"]]
+    if any(reasons):
+        columns["reason"] = reasons
     orders = {"run order": list(range(len(table)))}
     for metric in shown:
         label, _, lower_is_better = METRICS[metric]
