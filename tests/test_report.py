@@ -122,6 +122,8 @@ def test_a_study_and_a_sweep_together_go_to_the_current_folder(tmp_path, monkeyp
 
 def test_single_run_has_no_factor_and_a_named_baseline_must_exist(tmp_path):
     run = make_single_run(tmp_path)
+    assert build_report([run], output=tmp_path / "new" / "out.html") == tmp_path / "new" / "out.html"
+    assert build_report([run], output=tmp_path / "new") == tmp_path / "new" / "report.html"
     html = build_report([run], output=tmp_path / "out.html").read_text()
     assert "No configuration key varies" in section(html, "effects")
     with pytest.raises(LlemError, match="--baseline nope: no experiment has that id"):

@@ -2,7 +2,7 @@
 a single run, or several of them compared.
 
 Where it goes: ``<folder>/report.html`` when one folder is given, else ``./report.html``; ``output``
-overrides both.
+overrides both (a folder: ``report.html`` in it; missing folders are made).
 """
 
 from __future__ import annotations
@@ -97,7 +97,10 @@ def build_report(paths: Sequence[Path], *, output: Path | None = None, baseline:
         f"<style>{STYLE}</style></head><body><header id='header'>{header_html(data)}</header>"
         f"<nav>{nav}</nav>{sections}</body></html>"
     )
-    target = output or _default_output(paths)
+    target = Path(output) if output else _default_output(paths)
+    if target.is_dir():
+        target = target / REPORT_FILE
+    target.parent.mkdir(parents=True, exist_ok=True)
     write_text_atomic(target, document)
     return target
 
