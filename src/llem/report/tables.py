@@ -11,7 +11,7 @@ import plotly.graph_objects as go
 from llem.report.data import METRICS, ReportData, factor_name
 from llem.report.numbers import CLIPPED, mean_ci
 
-ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 40, 100, 800  # a row holds a mean and its CI below it
+ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 32, 100, 800  # pixels; a long row wraps onto a second line
 REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
 
 
