@@ -11,7 +11,7 @@ once a second, which the supervisor shows in place (:class:`TerminalEcho`) and l
 Why this does not bias the timing: engines call :meth:`Progress.update` only where they already stop
 to record time (the end of a batch, or a decoding step they already synchronise and timestamp), so
 it adds no device synchronisation. An update that writes nothing costs one clock read and a few
-comparisons (well under a microsecond, against milliseconds per decoding step); a line is formatted
+comparisons (under a microsecond, against milliseconds per decoding step); a line is formatted
 and written at most once a second; and the final line is written by :meth:`Progress.finish`, which
 the measurement calls after its timed window has closed.
 """
