@@ -68,7 +68,7 @@ def test_engine_override_path_is_the_section_path():
             "vllm.engine.speculative_config.method",
             "ngram",
         ),
-        (["engine=tensorrt", "dtype=float16", "tensorrt.quant.quant_algo=INT8"], "tensorrt.quant.quant_algo", "INT8"),
+        (["engine=tensorrt", "dtype=float16", "tensorrt.quant.quant_algo=W8A16"], "tensorrt.quant.quant_algo", "W8A16"),
         (["+passthrough_kwargs.trust_remote_code=false"], "passthrough_kwargs.trust_remote_code", False),
     ],
 )

@@ -94,7 +94,7 @@ RULE_CASES = [
             "tensorrt": {"sampling": {"beam_width": 4}},
             "decoder": {"do_sample": False},
         },
-        "tensorrt has no beam decoding",
+        "tensorrt.sampling.beam_width: TensorRT-LLM 1.2's SamplingParams has no beam_width",
     ),
     (
         {"transformers": {"load_in_4bit": True, "load_in_8bit": True}},
@@ -215,9 +215,9 @@ def test_aliases_pytorch_and_quant_config():
     cfg = load_experiment({"pytorch": {"batch_size": 4}})
     assert cfg.transformers.batch_size == 4
     trt = load_experiment(
-        {"engine": "tensorrt", "dtype": "float16", "tensorrt": {"quant_config": {"quant_algo": "INT8"}}}
+        {"engine": "tensorrt", "dtype": "float16", "tensorrt": {"quant_config": {"quant_algo": "W8A16"}}}
     )
-    assert trt.tensorrt.quant.quant_algo == "INT8"
+    assert trt.tensorrt.quant.quant_algo == "W8A16"
     assert "both are set" in problems({"pytorch": {}, "transformers": {}})
 
 

@@ -56,4 +56,4 @@ def test_the_engine_table_names_every_engine_of_the_schema():
 
     assert set(ENGINES) == {e.value for e in Engine} == {"transformers", "vllm", "tensorrt"}
     assert ENGINE_ALIASES == {"pytorch": "transformers"}
-    assert [f.name for f in ENGINES.values() if f.measured] == ["transformers", "vllm"]
+    assert [f.name for f in ENGINES.values() if f.measured] == ["transformers", "vllm", "tensorrt"]

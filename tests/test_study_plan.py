@@ -109,8 +109,8 @@ def test_anchor_merge_keys_resolve():
     quants = [e.config.tensorrt.quant for e in plan_file("anchors").experiments]
     assert quants[0] is None
     assert [(q.quant_algo, q.kv_cache_quant_algo) for q in quants[1:]] == [
-        ("INT8", None),
-        ("INT8", "INT8"),
+        ("W8A16", None),
+        ("W8A16", "INT8"),
         ("W4A16_AWQ", None),
     ]
 

@@ -47,6 +47,9 @@ REMOVED_KEYS: dict[str, str] = {
     "vllm.engine.attention_config.disable_flashinfer_prefill": _GONE_FROM_ATTENTION,
     "vllm.engine.attention_config.use_trtllm_ragged_deepseek_prefill": _GONE_FROM_ATTENTION,
     "vllm.beam_search.early_stopping": "vLLM 0.32's BeamSearchParams has no early_stopping: remove it",
+    "tensorrt.engine_path": "TensorRT-LLM 1.2 has no engine_path: pass the built engine folder as model",
+    "tensorrt.sampling.beam_width": "TensorRT-LLM 1.2's SamplingParams has no beam_width: set "
+    "tensorrt.sampling.use_beam_search=true with best_of (else n) beams",
 }
 
 

@@ -7,7 +7,7 @@ their values so YAML and the command line write the plain value (``dtype=bfloat1
 
 Optional sub-sections and free-form mappings default to an empty instance, not ``None``: Hydra
 cannot set a field inside a ``None`` node, and this way ``lora.adapter_id=x`` or
-``tensorrt.quant.quant_algo=INT8`` work on the command line. A built config (see
+``tensorrt.quant.quant_algo=W8A16`` work on the command line. A built config (see
 :func:`llem.config.load.build`) holds ``None`` for any of them left entirely at its defaults, so
 "not set" has one form, and one hash.
 """
