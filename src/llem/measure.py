@@ -19,6 +19,7 @@ from pathlib import Path
 import psutil
 
 from llem import environment
+from llem.config.engines import ENGINES
 from llem.config.load import config_hash, to_dict
 from llem.config.schema import ExperimentConfig
 from llem.datasets import Prompt, load_prompts
@@ -165,7 +166,7 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         config=to_dict(cfg),
         engine=EngineInfo(
             name=engine.name,
-            version=env.packages.get(engine.name) or env.packages.get(f"{engine.name}-cpu"),
+            version=next((env.packages[d] for d in ENGINES[engine.name].distributions if d in env.packages), None),
             effective_config=effective,
         ),
         model=ModelInfo(
