@@ -107,7 +107,7 @@ def main() -> None:
     ratios = []
     with tempfile.TemporaryDirectory() as tmp:
         for i in range(args.rounds):
-            llem_tps = measure(cfg, Path(tmp) / f"round{i}")["throughput"]["output_tokens_per_s"]
+            llem_tps = measure(cfg, Path(tmp) / f"round{i}").throughput.output_tokens_per_s
             bare_tps = bare_throughput(cfg, model, tokenizer, texts)
             ratios.append(llem_tps / bare_tps)
             print(f"round {i + 1}: llem {llem_tps:8.1f} tok/s   bare {bare_tps:8.1f} tok/s   ratio {ratios[-1]:.3f}")
