@@ -1,4 +1,4 @@
-"""Telemetry on the simulated GPUs: 10 Hz sampling, throttle and temperature summary, 1 Hz parquet."""
+"""Telemetry on the simulated GPUs: 10 Hz sampling, throttle and temperature summary, clocks, 1 Hz parquet."""
 
 from __future__ import annotations
 
@@ -22,7 +22,15 @@ HOT = {
     "throttle": [[0.4, 0.9, SW_THERMAL | SW_POWER_CAP], [1.2, 1.4, HW_SLOWDOWN]],
     "persistence": False,
 }
-COOL = {"name": "NVIDIA A100-SXM4-40GB", "uuid": "GPU-bbbb", "architecture": "ampere", "temperature_tau_s": 1000.0}
+COOL = {
+    "name": "NVIDIA A100-SXM4-40GB",
+    "uuid": "GPU-bbbb",
+    "architecture": "ampere",
+    "temperature_tau_s": 1000.0,
+    "sm_clock_idle_mhz": 210.0,
+    "sm_clock_boost_mhz": 1410.0,
+    "memory_clock_mhz": 1215.0,
+}
 
 
 def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch, tmp_path):
@@ -50,7 +58,7 @@ def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch,
 
 
 def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
-    install_fake_nvml(monkeypatch, tmp_path, [HOT, COOL])
+    install_fake_nvml(monkeypatch, tmp_path, [HOT, {**COOL, "load_after_s": 1.2}])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
     telemetry = Telemetry.start()
     time.sleep(2.3)
@@ -65,6 +73,13 @@ def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
     assert hot["power_w"].between(300, 600).all() and (hot["memory_total_mb"] == 81559.0).all()
     # the second that held the throttle event ORs its reason bits
     assert (hot["throttle_reasons"].fillna(0).astype(int) & SW_THERMAL).any()
+    # clocks (MHz, means over the second): the H100 boosts to 1980 and drops while power/thermal capped
+    assert hot["sm_clock_mhz"].between(1755, 1980).all() and hot["sm_clock_mhz"].min() < 1980
+    assert (hot["memory_clock_mhz"] == 2619.0).all()
+    # the A100 idles at 210 MHz in its first (unloaded) second and boosts to 1410 in its last
+    cool = table[table["gpu_index"] == 1]
+    assert cool["sm_clock_mhz"].iloc[0] == 210.0 and cool["sm_clock_mhz"].iloc[-1] == 1410.0
+    assert (cool["memory_clock_mhz"] == 1215.0).all()
 
 
 def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path):
@@ -77,6 +92,19 @@ def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path
     samples = telemetry.sampler.samples
     assert all(s.sm_utilisation_pct is None for s in samples if s.gpu_index == 0)
     assert all(s.sm_utilisation_pct is not None for s in samples if s.gpu_index == 1)
+
+
+def test_clocks_a_gpu_cannot_report_are_null_in_the_timeseries_not_zero(monkeypatch, tmp_path):
+    install_fake_nvml(monkeypatch, tmp_path, [{**HOT, "unsupported": ["nvmlDeviceGetClockInfo"]}, COOL])
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    telemetry = Telemetry.start()
+    time.sleep(0.5)
+    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=True)
+    assert {"sm_clock@gpu0", "memory_clock@gpu0"} <= set(record.unsupported_queries)
+    table = pd.read_parquet(tmp_path / "timeseries.parquet")
+    clocks = ["sm_clock_mhz", "memory_clock_mhz"]
+    assert table.loc[table["gpu_index"] == 0, clocks].isna().all().all()
+    assert (table.loc[table["gpu_index"] == 1, "memory_clock_mhz"] == 1215.0).all()
 
 
 def test_without_nvml_telemetry_says_why(monkeypatch, tmp_path):

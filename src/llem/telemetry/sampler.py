@@ -1,7 +1,8 @@
 """A daemon thread sampling every measured GPU through NVML at ``HZ``.
 
-Each sample: wall time (s), power (W), temperature (°C), memory used/total (MB), SM utilisation (%)
-and the clock-event (throttle) reason bitmask. A query a GPU does not support reads as None.
+Each sample: wall time (s), power (W), temperature (°C), memory used/total (MB), SM utilisation (%),
+the current SM and memory clocks (MHz) and the clock-event (throttle) reason bitmask. A query a GPU
+does not support reads as None.
 """
 
 from __future__ import annotations
@@ -31,6 +32,8 @@ class Sample:
     memory_total_mb: float | None
     sm_utilisation_pct: float | None
     throttle_reasons: int | None  # NVML clock-event reason bitmask
+    sm_clock_mhz: float | None = None  # current SM clock
+    memory_clock_mhz: float | None = None  # current memory clock
 
 
 def _reasons_query(nvml: ModuleType) -> Callable[[Any], int]:
@@ -65,6 +68,7 @@ class TelemetrySampler:
     def sample(self) -> None:
         """Read every GPU once."""
         nvml = self.nvml
+        clock = nvml.nvmlDeviceGetClockInfo  # current clock in MHz
         for gpu in self.gpus:
             h = gpu.handle
             now = time.time()
@@ -75,6 +79,8 @@ class TelemetrySampler:
             mem = self._query("memory", gpu, lambda h=h: nvml.nvmlDeviceGetMemoryInfo(h))
             util = self._query("utilisation", gpu, lambda h=h: float(nvml.nvmlDeviceGetUtilizationRates(h).gpu))
             reasons = self._query("throttle_reasons", gpu, lambda h=h: int(self._reasons(h)))
+            sm_clock = self._query("sm_clock", gpu, lambda h=h: float(clock(h, nvml.NVML_CLOCK_SM)))
+            memory_clock = self._query("memory_clock", gpu, lambda h=h: float(clock(h, nvml.NVML_CLOCK_MEM)))
             self.samples.append(
                 Sample(
                     now,
@@ -85,6 +91,8 @@ class TelemetrySampler:
                     mem.total / MB if mem is not None else None,
                     util,
                     reasons,
+                    sm_clock,
+                    memory_clock,
                 )
             )
 

@@ -2,7 +2,9 @@
 
 Columns (spec): ``timestamp_s`` (unix seconds, start of the second), ``gpu_index``, ``power_w``,
 ``temperature_c``, ``memory_used_mb``, ``memory_total_mb`` (means over the second),
-``sm_utilisation_pct`` (mean) and ``throttle_reasons`` (bitwise OR of the second's masks).
+``sm_utilisation_pct`` (mean), ``throttle_reasons`` (bitwise OR of the second's masks), and
+``sm_clock_mhz`` and ``memory_clock_mhz`` (the current SM and memory clocks in MHz, means over the
+second). A quantity NVML could not read for a GPU is null in that GPU's rows, never 0.
 """
 
 from __future__ import annotations
@@ -21,8 +23,18 @@ COLUMNS = [
     "memory_total_mb",
     "sm_utilisation_pct",
     "throttle_reasons",
+    "sm_clock_mhz",
+    "memory_clock_mhz",
 ]
-MEANS = ["power_w", "temperature_c", "memory_used_mb", "memory_total_mb", "sm_utilisation_pct"]
+MEANS = [
+    "power_w",
+    "temperature_c",
+    "memory_used_mb",
+    "memory_total_mb",
+    "sm_utilisation_pct",
+    "sm_clock_mhz",
+    "memory_clock_mhz",
+]
 
 
 def _or_all(values) -> int | None:  # type: ignore[no-untyped-def]
@@ -41,6 +53,7 @@ def write_timeseries(samples: list[Sample], path: Path) -> int:
 
     frame = pd.DataFrame([vars(s) for s in samples], columns=COLUMNS)
     frame["timestamp_s"] = frame["timestamp_s"].astype(float).floordiv(1.0)
+    frame[MEANS] = frame[MEANS].astype(float)  # None (not read) -> NaN, written as null
     grouped = frame.groupby(["timestamp_s", "gpu_index"], sort=True)
     table = grouped[MEANS].mean()
     table["throttle_reasons"] = grouped["throttle_reasons"].agg(_or_all).astype("Int64")

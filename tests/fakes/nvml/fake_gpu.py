@@ -10,7 +10,10 @@ the first ``load_duty`` of each period (counted from ``load_after_s``), ``betwee
 energy counter is the exact integral of that power in mJ from the epoch, plus
 ``counter_offset_mj``, updated every ``counter_update_s`` (0: continuously) and wrapping modulo
 ``counter_wrap_mj`` when set. Tests integrate the same functions over a recorded window to get the
-known total. Nothing here knows about llem.
+known total. The SM clock idles at ``sm_clock_idle_mhz`` outside the load, boosts to
+``sm_clock_boost_mhz`` under it (gaps between bursts included) and drops to ``sm_clock_capped_mhz``
+during a power, thermal or slowdown clock event of ``throttle``; the memory clock stays at
+``memory_clock_mhz``. Nothing here knows about llem.
 """
 
 from __future__ import annotations
@@ -25,6 +28,9 @@ SCENARIO_ENV = "LLEM_FAKE_NVML"
 INF = float("inf")
 
 # NVIDIA architecture codes (nvmlDeviceArchitecture_t)
+# clock-event reasons that pull the SM clock down: SW power cap, HW slowdown, SW/HW thermal, power brake
+SLOWING_REASONS = 0x4 | 0x8 | 0x20 | 0x40 | 0x80
+
 ARCH = {"kepler": 2, "maxwell": 3, "pascal": 4, "volta": 5, "turing": 6, "ampere": 7, "ada": 8, "hopper": 9}
 
 
@@ -58,6 +64,10 @@ class FakeDevice:
     memory_loaded_mb: float = 14210.0
     sm_loaded_pct: float = 97.0
     throttle: list[list[float]] = field(default_factory=list)  # [start_s, end_s, reason mask]
+    sm_clock_idle_mhz: float = 345.0
+    sm_clock_boost_mhz: float = 1980.0
+    sm_clock_capped_mhz: float = 1755.0  # under a power, thermal or slowdown clock event
+    memory_clock_mhz: float = 2619.0  # HBM3 runs at one clock, idle or loaded
     persistence: bool = True
     power_limit_w: float = 700.0
     mig: list[str] = field(default_factory=list)  # MIG instance UUIDs carved from this GPU
@@ -126,6 +136,12 @@ class FakeDevice:
             return self.temperature_idle_c
         rise = 1.0 - math.exp(-(tau - self.load_after_s) / self.temperature_tau_s)
         return self.temperature_idle_c + (self.temperature_loaded_c - self.temperature_idle_c) * rise
+
+    def sm_clock_mhz(self, tau: float) -> float:
+        """The current SM clock: idle, boosted under load, lower while a clock event slows it."""
+        if not self.loaded(tau):
+            return self.sm_clock_idle_mhz
+        return self.sm_clock_capped_mhz if self.throttle_mask(tau) & SLOWING_REASONS else self.sm_clock_boost_mhz
 
     def throttle_mask(self, tau: float) -> int:
         mask = 0 if self.loaded(tau) else 0x1  # GpuIdle

@@ -39,6 +39,7 @@ NVML_ERROR_NO_DATA = 21
 NVML_ERROR_UNKNOWN = 999
 
 NVML_TEMPERATURE_GPU = 0
+NVML_CLOCK_GRAPHICS, NVML_CLOCK_SM, NVML_CLOCK_MEM, NVML_CLOCK_VIDEO = 0, 1, 2, 3
 NVML_FEATURE_DISABLED = 0
 NVML_FEATURE_ENABLED = 1
 NVML_DEVICE_ARCH_KEPLER, NVML_DEVICE_ARCH_MAXWELL, NVML_DEVICE_ARCH_PASCAL = 2, 3, 4
@@ -295,6 +296,18 @@ def nvmlDeviceGetUtilizationRates(handle: _Handle) -> c_nvmlUtilization_t:
         raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
     busy = dev.loaded(_tau())
     return c_nvmlUtilization_t(gpu=int(dev.sm_loaded_pct) if busy else 0, memory=40 if busy else 0)
+
+
+def nvmlDeviceGetClockInfo(handle: _Handle, clock_type: int) -> int:
+    """Current clock in MHz (graphics and SM share one clock on these GPUs)."""
+    dev = _device(handle)
+    if "nvmlDeviceGetClockInfo" in dev.unsupported:
+        raise NVMLError(NVML_ERROR_NOT_SUPPORTED)
+    if clock_type in (NVML_CLOCK_GRAPHICS, NVML_CLOCK_SM):
+        return int(round(dev.sm_clock_mhz(_tau())))
+    if clock_type == NVML_CLOCK_MEM:
+        return int(round(dev.memory_clock_mhz))
+    raise NVMLError(NVML_ERROR_INVALID_ARGUMENT)
 
 
 def nvmlDeviceGetCurrentClocksEventReasons(handle: _Handle) -> int:
