@@ -90,6 +90,8 @@ def _effect_trace(
     rows: pd.DataFrame, factor: str, metric: str, names: list[str], colour: str, legend: bool
 ) -> go.Scatter:
     levels = [None if pd.isna(v) else str(v) for v in rows[factor]] if factor in rows else [None] * len(rows)
+    per_point = len(set(names)) > 1  # else the hover names the line once, not the same text at every point
+    label = "hovertext" if per_point else "fullData.name"
     return go.Scatter(
         x=levels,
         y=_scaled(rows, metric, "mean"),
@@ -100,8 +102,8 @@ def _effect_trace(
         showlegend=legend,
         marker={"color": colour},
         line={"color": colour},
-        hovertext=names,
-        hovertemplate=f"%{{hovertext}}<br>{factor_name(factor)}=%{{x}}<br>%{{y:.3g}}<extra></extra>",
+        hovertext=names if per_point else None,
+        hovertemplate=f"%{{{label}}}<br>{factor_name(factor)}=%{{x}}<br>%{{y:.3g}}<extra></extra>",
     )
 
 
