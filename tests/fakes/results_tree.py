@@ -478,12 +478,17 @@ def _distribution(p50_s: float, count: int) -> Distribution:
 
 
 def _samples(start_s: float, window_s: float, power_w: float, rng: np.random.Generator) -> list[Sample]:
-    """10 Hz telemetry from 1 s before the window to 1 s after; a power cap in about 1 run in 5."""
+    """10 Hz telemetry from 1 s before the window to 1 s after; a power cap in about 1 run in 5 (in the
+    window's second half). Clocks as on an H100 SXM: SM idle at 345 MHz, boosting near 1980 MHz under load
+    and about 200 MHz lower while power-capped; memory at 2619 MHz throughout."""
     times = np.arange(start_s - 1.0, start_s + window_s + 1.0, 1.0 / HZ)
     inside = (times >= start_s) & (times <= start_s + window_s)
     capped = rng.random() < 0.2
+    capped_at = capped & inside & (times > start_s + window_s / 2)
     power = np.where(inside, power_w, IDLE_POWER_W) + rng.normal(0.0, 4.0, times.size)
     temperature = 44.0 + 16.0 * np.clip((times - start_s) / 30.0, 0.0, 1.0)
+    boost = 1980.0 - 15.0 * (np.arange(times.size) % 3)  # the boost clock moves in 15 MHz steps
+    sm_clock = np.where(inside, np.where(capped_at, boost - 210.0, boost), 345.0)
     return [
         Sample(
             timestamp_s=float(t),
@@ -493,9 +498,11 @@ def _samples(start_s: float, window_s: float, power_w: float, rng: np.random.Gen
             memory_used_mb=5400.0 if i else 1100.0,
             memory_total_mb=81559.0,
             sm_utilisation_pct=94.0 if i else 0.0,
-            throttle_reasons=SW_POWER_CAP if capped and i and t > start_s + window_s / 2 else 0,
+            throttle_reasons=SW_POWER_CAP if cap else 0,
+            sm_clock_mhz=float(clock),
+            memory_clock_mhz=2619.0,
         )
-        for t, p, c, i in zip(times, power, temperature, inside)
+        for t, p, c, i, cap, clock in zip(times, power, temperature, inside, capped_at, sm_clock)
     ]
 
 
