@@ -6,6 +6,7 @@ import json
 import re
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from rich.console import Console
 
@@ -84,6 +85,17 @@ def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
     assert runs.count('"text":"measured"') == 2 and "idle baseline" in runs
     warnings = section(study_html, "warnings")
     assert "<th>runs affected</th>" in warnings and "run(s) of " in warnings
+
+
+def test_the_telemetry_plot_has_a_clocks_panel_left_out_for_files_without_clocks(study_html, tmp_path):
+    runs = section(study_html, "runs")
+    assert runs.count("clocks (MHz)") == 2
+    assert '"name":"GPU 0 SM clock"' in runs and '"name":"GPU 0 memory clock"' in runs
+    job = make_single_run(tmp_path)
+    series = job / "timeseries.parquet"  # as written before the clock columns
+    pd.read_parquet(series).drop(columns=["sm_clock_mhz", "memory_clock_mhz"]).to_parquet(series, index=False)
+    runs = section(build_report([job]).read_text(), "runs")
+    assert "power (W)" in runs and "clock" not in runs
 
 
 def test_without_energy_fronts_are_throughput_against_latency_and_the_header_says_so(tmp_path):

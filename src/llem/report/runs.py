@@ -4,23 +4,27 @@ marked, and the runs' warnings and errors."""
 from __future__ import annotations
 
 import datetime
+import itertools
 from html import escape
 from pathlib import Path
 
 import pandas as pd
 import plotly.graph_objects as go
+from plotly.colors import qualitative
 from plotly.subplots import make_subplots
 
 from llem.report.data import ReportData
 from llem.results.schema import RunResult
 
-# timeseries.parquet columns drawn: column -> panel title with unit
+# timeseries.parquet columns drawn: panel title with unit -> {column: line dash}; power stays first
 PANELS = {
-    "power_w": "power (W)",
-    "temperature_c": "temperature (°C)",
-    "sm_utilisation_pct": "SM utilisation (%)",
-    "memory_used_mb": "memory used (MiB)",
+    "power (W)": {"power_w": "solid"},
+    "temperature (°C)": {"temperature_c": "solid"},
+    "SM utilisation (%)": {"sm_utilisation_pct": "solid"},
+    "clocks (MHz): SM solid, memory dotted": {"sm_clock_mhz": "solid", "memory_clock_mhz": "dot"},
+    "memory used (MiB)": {"memory_used_mb": "solid"},
 }
+TRACE_NAMES = {"sm_clock_mhz": "SM clock", "memory_clock_mhz": "memory clock"}  # of panels with two lines
 MAX_SERIES = 12  # runs whose telemetry is drawn; the others are named with their file
 
 
@@ -36,30 +40,40 @@ def series_runs(data: ReportData) -> list[tuple[str, RunResult, Path]]:
 
 
 def telemetry_figure(result: RunResult, path: Path) -> go.Figure:
-    """One panel per recorded column (one line per GPU) against seconds from the series' start, the energy
-    window shaded across the panels, the idle baseline as a dashed line on the power panel (and shaded
-    when it was measured inside the series)."""
+    """One panel per recorded quantity (one line per GPU, the SM and memory clocks sharing a panel) against
+    seconds from the series' start, the energy window shaded across the panels, the idle baseline as a
+    dashed line on the power panel (and shaded when it was measured inside the series). A column the file
+    lacks (clocks in older files) or that holds no reading is left out."""
     table = pd.read_parquet(path)
-    panels = [c for c in PANELS if c in table and table[c].notna().any()]
-    figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=[PANELS[c] for c in panels])
+    panels = {
+        title: {c: dash for c, dash in lines.items() if c in table and table[c].notna().any()}
+        for title, lines in PANELS.items()
+    }
+    panels = {title: lines for title, lines in panels.items() if lines}
+    figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=list(panels))
     origin = float(table["timestamp_s"].min())
-    for row, column in enumerate(panels, start=1):
-        for gpu, rows in table.groupby("gpu_index"):
-            figure.add_trace(
-                go.Scatter(
-                    x=(rows["timestamp_s"] - origin).to_numpy("float32"),
-                    y=rows[column].to_numpy("float32"),
-                    mode="lines",
-                    name=f"GPU {gpu}",
-                    showlegend=row == 1,
-                ),
-                row=row,
-                col=1,
-            )
+    colours = dict(zip(sorted(table["gpu_index"].unique()), itertools.cycle(qualitative.Plotly)))
+    for row, lines in enumerate(panels.values(), start=1):
+        for column, dash in lines.items():
+            for gpu, rows in table.groupby("gpu_index"):
+                name = f"GPU {gpu}" + (f" {TRACE_NAMES[column]}" if len(lines) > 1 else "")
+                figure.add_trace(
+                    go.Scatter(
+                        x=(rows["timestamp_s"] - origin).to_numpy("float32"),
+                        y=rows[column].to_numpy("float32"),
+                        mode="lines",
+                        name=name,
+                        line={"color": colours[gpu], "dash": dash},
+                        legendgroup=f"GPU {gpu}",
+                        showlegend=row == 1,
+                    ),
+                    row=row,
+                    col=1,
+                )
     start, end = _window(result)
     _shade(figure, start - origin, end - origin, "measured", "#2ca02c")
     baseline = result.energy.baseline
-    if baseline is not None and baseline.power_w is not None and "power_w" in panels:
+    if baseline is not None and baseline.power_w is not None and "power (W)" in panels:
         label = f"idle baseline {baseline.power_w:.0f} W"
         figure.add_hline(y=baseline.power_w, line_dash="dash", annotation_text=label, row=1, col=1)
         if baseline.measured_at and baseline.duration_s:
