@@ -37,6 +37,8 @@ SPEC_COLUMNS = [
     "memory_total_mb",
     "sm_utilisation_pct",
     "throttle_reasons",
+    "sm_clock_mhz",
+    "memory_clock_mhz",
 ]
 
 

@@ -226,5 +226,5 @@ def test_a_whole_measurement_on_the_fake_writes_its_result(tllm, tiny_model_path
     result = read_result(tmp_path / "result.json")
     assert (result.tokens.input_tokens, result.tokens.output_tokens) == (3 * 16, 3 * 8)
     assert result.latency.ttft.count == 3 and result.latency.itl.count == 3 * 7
-    assert result.engine.effective_config["engine_build"]["cache"] in ("built", "reused")
+    assert result.engine.build.cache in ("built", "reused") and "engine_build" not in result.engine.effective_config
     assert tllm.calls("shutdown")  # closed when the measurement ended

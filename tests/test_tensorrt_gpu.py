@@ -65,7 +65,7 @@ def test_forced_lengths_and_latency_on_each_backend(tiny_model_path, tmp_path, b
 def test_a_built_engine_is_cached_and_reused(tiny_model_path, tmp_path):
     first = run_llem(tmp_path, tmp_path / "first", "tensorrt.engine=trt", "tensorrt.max_batch_size=16")
     second = run_llem(tmp_path, tmp_path / "second", "tensorrt.engine=trt", "tensorrt.max_batch_size=16")
-    built, reused = (r["engine"]["effective_config"]["engine_build"] for r in (first, second))
+    built, reused = (r["engine"]["build"] for r in (first, second))
     assert (built["cache"], reused["cache"]) == ("built", "reused")
     assert built["cache_key"] == reused["cache_key"]
     assert second["tokens"]["output_tokens"] == first["tokens"]["output_tokens"]

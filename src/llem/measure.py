@@ -37,6 +37,7 @@ from llem.results.record import summarize_run
 from llem.results.schema import (
     Baseline,
     Energy,
+    EngineBuild,
     EngineInfo,
     Flops,
     Memory,
@@ -149,6 +150,7 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
             "memory",
         )
         effective = engine.effective_config()
+        engine_build = effective.pop("engine_build", None)  # a record of its own, not a setting
     finally:
         engine.close()
         if sampler is not None:
@@ -168,6 +170,7 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
             name=engine.name,
             version=next((env.packages[d] for d in ENGINES[engine.name].distributions if d in env.packages), None),
             effective_config=effective,
+            build=build(EngineBuild, engine_build, "engine.build") if engine_build else None,
         ),
         model=ModelInfo(
             name=cfg.model,

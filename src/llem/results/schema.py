@@ -14,7 +14,7 @@ from typing import Any
 # Major.minor. A reader accepts any minor version of its major one: a minor version only adds fields
 # (kept, unread, in ``other_fields``). 1.0: first release. 1.1: model.prepare_time_s, host_load,
 # unmeasured blocks with every field of measured ones.
-SCHEMA_VERSION = "1.1"
+SCHEMA_VERSION = "1.2"
 
 
 @dataclass(kw_only=True)
@@ -70,10 +70,23 @@ class Latency(Record):
 
 
 @dataclass(kw_only=True)
+class EngineBuild(Record):
+    """How the engine came to run, timed apart from inference (TensorRT-LLM; its seconds are part of
+    ``phases.load``)."""
+
+    backend: str  # pytorch | trt
+    cache: str  # built | reused (from llem's cache) | given (an engine folder as the model) | none (no engine)
+    seconds: float  # the LLM constructor: engine build or engine load, and the runtime's start
+    cache_key: str | None = None  # over model files, build options, TensorRT-LLM version and GPU model
+    engine_dir: str | None = None  # the cached engine folder
+
+
+@dataclass(kw_only=True)
 class EngineInfo(Record):
     name: str
     version: str | None  # installed distribution version
     effective_config: dict[str, Any]  # the value the engine used for every setting
+    build: EngineBuild | None = None  # engines that build or load a compiled engine (TensorRT-LLM)
 
 
 @dataclass(kw_only=True)
