@@ -42,12 +42,12 @@ def lint(session: nox.Session) -> None:
 
 @nox.session
 def bench(session: nox.Session) -> None:
-    """Benchmarks (not tests), each printing its figure and goal: planning a 10,000-experiment study;
-    llem's throughput against a bare generate loop in one process; a one-run study through the
-    process runner (throughput and fixed per-job overhead); the telemetry sampler's CPU cost; the report
-    of a 200-experiment x 3-cycle study (build time and file size); llem's vLLM engine against a bare
-    ``LLM.generate`` and against Transformers (where vLLM is installed).
-    Extra arguments (e.g. ``-- --model llem-tiny --rounds 3``) go to the throughput benchmarks."""
+    """Benchmarks (not tests), each printing its figure and goal: `llem plan` of a 10,000-run study,
+    and planning a 10,000-experiment one; llem's throughput against a bare generate loop in one
+    process; a one-run study through the process runner (throughput and fixed per-job overhead); the
+    telemetry sampler's CPU cost; the report of a 200-experiment x 3-cycle study (build time and file
+    size); llem's vLLM engine against a bare ``LLM.generate`` and against Transformers (where vLLM is
+    installed). Extra arguments (e.g. ``-- --model llem-tiny --rounds 3``) go to the throughput benchmarks."""
     session.run("python", "benchmarks/plan_large_study.py")
     session.run("python", "benchmarks/throughput_vs_bare.py", *session.posargs)
     session.run("python", "benchmarks/process_runner.py", *session.posargs)
