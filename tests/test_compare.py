@@ -20,7 +20,7 @@ from tests.fakes.results_tree import make_study
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom
 ENERGY = "energy_per_output_token_j"
 FACTORS = ["config.dtype", "config.transformers.batch_size"]
-SIGNIFICANT = re.compile(r"^\d+\.\d% (lower|higher) [a-z ]+ \(95% CI \d+\.\d–\d+\.\d%\), p (=|<) [\d.e-]+$")
+SIGNIFICANT = re.compile(r"^\d+\.\d% (lower|higher) [a-z ]+ \(95% CI, unadjusted, \d+\.\d–\d+\.\d%\), p (=|<) [\d.e-]+$")
 
 
 def runs_table(experiments: dict[str, tuple[dict, list[float | None]]]) -> pd.DataFrame:
@@ -113,7 +113,8 @@ def test_welch_p_and_fieller_interval_of_a_hand_built_pair():
         rho = 1 + bound / 100
         assert (np.mean(y) - rho * np.mean(x)) ** 2 == pytest.approx(t**2 * (vy + rho**2 * vx))
     assert row.ci_low_pct < row.diff_pct < row.ci_high_pct < 0 and row.significant
-    assert SIGNIFICANT.match(row.sentence) and row.sentence.startswith(f"{-row.diff_pct:.1f}% lower m (95% CI")
+    assert SIGNIFICANT.match(row.sentence)
+    assert row.sentence.startswith(f"{-row.diff_pct:.1f}% lower m (95% CI, unadjusted, ")
 
 
 def test_a_known_effect_is_found_and_the_other_factor_is_not(tmp_path):
@@ -142,6 +143,7 @@ def test_null_data_gives_no_significant_difference(tmp_path):
     table = significance(load_runs(folder), ENERGY, FACTORS, lower_is_better=True)
     assert len(table) == 9 and not table["significant"].any() and table["p"].notna().all()
     assert all(s.startswith("no detectable difference") for s in table["sentence"])
+    assert all("95% CI, unadjusted, " in s and ", p = " in s for s in table["sentence"])  # the p alone is adjusted
 
 
 def test_fewer_than_two_cycles_means_no_test_and_no_holm_share():

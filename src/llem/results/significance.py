@@ -10,8 +10,8 @@ cannot give p below ``2 / C(n_a + n_b, n_a)`` (the sentence says so when that is
 Fewer than 2 cycles in either group: no test. p values are Holm-Bonferroni adjusted over every
 comparison of one call. The 95% CI of the relative difference ``mean_b / mean_a - 1`` is Fieller's
 interval for a ratio of means (unequal variances, Welch-Satterthwaite degrees of freedom at the
-estimated ratio); it is not adjusted for multiplicity, and it is unbounded (NaN) when ``mean_a``
-is not clearly above zero.
+estimated ratio); it is not adjusted for multiplicity (the sentence says "unadjusted", beside the
+adjusted p), and it is unbounded (NaN) when ``mean_a`` is not clearly above zero.
 """
 
 from __future__ import annotations
@@ -188,7 +188,7 @@ def _fieller_pct(
 
 
 def _sentence(row: Any, words: str) -> str:
-    """The comparison in words: effect, CI and Holm-adjusted p, or why nothing was found or tested."""
+    """The comparison in words: effect, unadjusted CI and Holm-adjusted p, or why nothing was found or tested."""
     counts = f"n = {row.n_a} and {row.n_b}"
     if row.test == "none":
         if min(row.n_a, row.n_b) < 2:
@@ -210,8 +210,8 @@ def _sentence(row: Any, words: str) -> str:
 
 def _ci(low: float, high: float) -> str:
     if math.isnan(low):
-        return "95% CI unbounded"
-    return f"95% CI {_pct(low)}{'–' if low >= 0 else ' to '}{_pct(high)}%"
+        return "95% CI, unadjusted, unbounded"
+    return f"95% CI, unadjusted, {_pct(low)}{'–' if low >= 0 else ' to '}{_pct(high)}%"
 
 
 def _pct(value: float, sign: bool = False) -> str:
