@@ -8,7 +8,6 @@ tokens per second (higher is better) when no experiment has an energy figure. In
 
 from __future__ import annotations
 
-import math
 from pathlib import Path
 
 import pandas as pd
@@ -16,20 +15,20 @@ from rich.console import Console
 from rich.markup import escape
 from rich.table import Table
 
+from llem.results.figures import CLIPPED, ENERGY, METRICS, THROUGHPUT, number
+
 # Experiments shown in full; the rest are counted (the report lists every one).
 SHOWN = 20
 SHOWN_FAILED = 10
-# (metric of AGGREGATED, column title, factor from the metric's unit to the shown one)
+# The metrics of llem.results.figures.METRICS shown, in column order.
 COLUMNS = (
-    ("energy_per_output_token_j", "energy/token mJ", 1e3),
-    ("adjusted_energy_per_output_token_j", "adjusted mJ", 1e3),
-    ("output_tokens_per_s", "output tok/s", 1.0),
-    ("ttft_p90_s", "TTFT p90 ms", 1e3),
-    ("itl_p50_s", "ITL p50 ms", 1e3),
-    ("peak_memory_mb", "peak MiB", 1.0),
+    ENERGY,
+    "adjusted_energy_per_output_token_j",
+    THROUGHPUT,
+    "ttft_p90_s",
+    "itl_p50_s",
+    "peak_memory_mb",
 )
-ENERGY, THROUGHPUT = "energy_per_output_token_j", "output_tokens_per_s"
-CLIPPED = "*"  # marks an interval whose lower bound was clipped at 0
 
 
 def ranking_metric(experiments: pd.DataFrame) -> tuple[str, bool]:
@@ -81,18 +80,20 @@ def print_ranking(
     n completed cycles, and the mean over cycles of energy per output token, output tokens per second,
     TTFT p90, ITL p50 and peak memory (a column without any figure is left out) with its 95% CI (the
     ranking metric's as low–high, the others' as ± half-width; ``*`` where clipped at 0, see
-    :func:`llem.results.summary.statistics`); then the experiments that did not complete with their
-    reason, and the report's path."""
+    :func:`llem.results.summary.statistics`). Completed experiments without the ranking metric follow
+    the ranked ones without a rank. Then a footer: what the ranking is by (or why nothing is ranked),
+    the scopes of peak memory when they differ, completed runs whose result.json could not be read,
+    the experiments that did not complete with their reason, and the report's path."""
     if experiments.empty:
         console.print("no experiments to rank", highlight=False)
         return
-    metric, lower = ranking_metric(experiments)
+    metric, _ = ranking_metric(experiments)
     order = ranked(experiments)
     done = order[order["status"] == "completed"]
     factors = varying_factors(experiments)
     labels = source_labels(experiments)
     several = len(labels) > 1
-    columns = [c for c in COLUMNS if (experiments[f"{c[0]}.n"] > 0).any()]
+    columns = [m for m in COLUMNS if (experiments[f"{m}.n"] > 0).any()]
     table = Table(title=title or _title(metric), title_justify="left")
     table.add_column("#", justify="right", no_wrap=True)
     if several:
@@ -101,29 +102,36 @@ def print_ranking(
     for factor in factors:
         table.add_column(escape(factor.removeprefix("config.")), overflow="fold")
     table.add_column("n", justify="right", no_wrap=True)
-    for _, heading, _ in columns:
-        table.add_column(heading, justify="right", overflow="fold")  # wrapped, never cut short
+    for m in columns:
+        table.add_column(METRICS[m].heading, justify="right", overflow="fold")  # wrapped, never cut short
     shown = done.head(SHOWN)
-    for rank, (_, row) in enumerate(shown.iterrows(), start=1):
+    rank = 0
+    for _, row in shown.iterrows():
+        scored = pd.notna(row[f"{metric}.mean"])
+        rank += scored
         place = (
             ([labels[row["source"]]] if several else []) + [row["experiment_id"]] + [_value(row[f]) for f in factors]
         )
-        cells = [(_interval if m == metric else _plus_minus)(row, m, scale) for m, _, scale in columns]
-        table.add_row(str(rank), *map(escape, map(str, place)), str(row["n"]), *cells)
+        cells = [(_interval if m == metric else _plus_minus)(row, m) for m in columns]
+        table.add_row(str(rank) if scored else "-", *map(escape, map(str, place)), str(row["n"]), *cells)
     console.print(table)
     lines = []
     if len(done) > len(shown):
         lines.append(f"... {len(done) - len(shown)} more completed experiments not shown")
-    lines.append(
-        "mean over completed cycles with its 95% CI (low–high, or ± half-width); "
-        + ("lower energy per output token is better" if lower else "energy not measured: ranked by throughput")
-    )
-    if any(_clipped(row, m) for _, row in shown.iterrows() for m, _, _ in columns):
+    lines.append("mean over completed cycles with its 95% CI (low–high, or ± half-width); " + _basis(experiments))
+    unranked = done[done[f"{metric}.mean"].isna()]
+    if len(unranked) and len(unranked) < len(done):
+        lines.append(f"- not ranked: {len(unranked)} completed experiment(s) without {_name(metric)}")
+    if any(_clipped(row, m) for _, row in shown.iterrows() for m in columns):
         lines.append(f"{CLIPPED} interval clipped at 0: the cycles spread too widely for their number; unreliable")
+    scopes = set(experiments["peak_memory_scope"].dropna()) if "peak_memory_scope" in experiments else set()
+    if len(scopes) > 1 and "peak_memory_mb" in columns:
+        lines.append(f"{METRICS['peak_memory_mb'].heading} mixes scopes: {', '.join(sorted(scopes))} (per experiment)")
     estimated = experiments[experiments["energy_estimated"]]
     if len(estimated):
         methods = ", ".join(sorted(set(estimated["energy_method"].dropna())))
         lines.append(f"energy of {len(estimated)} experiment(s) is an estimate ({methods}), not a measurement")
+    lines += _unreadable_lines(order, factors, labels if several else None)
     failed = order[order["status"] != "completed"]
     for _, row in failed.head(SHOWN_FAILED).iterrows():
         where = f"{labels[row['source']]}: " if several else ""
@@ -138,41 +146,63 @@ def print_ranking(
         console.print(line, markup=False, highlight=False, soft_wrap=True)
 
 
+def _basis(experiments: pd.DataFrame) -> str:
+    """What the ranking is by, and why throughput when it is."""
+    if ranking_metric(experiments)[0] == ENERGY:
+        return "lower energy per output token is better"
+    if not (experiments["n"] > 0).any():
+        return "no run completed with a readable result: nothing to rank"
+    return "energy not measured in any completed run: ranked by output tokens per second"
+
+
+def _unreadable_lines(order: pd.DataFrame, factors: list[str], labels: dict[str, str] | None) -> list[str]:
+    """One line per experiment with completed runs whose result.json could not be read."""
+    if "n_unreadable" not in order:
+        return []
+    lines = []
+    for _, row in order[order["n_unreadable"] > 0].iterrows():
+        where = f"{labels[row['source']]}: " if labels else ""
+        lines.append(
+            f"completed but unreadable: {row['n_unreadable']} run(s) of {where}{describe(row, factors)} "
+            f"({row['experiment_id']}), left out of n: {_value(row['error'])}"
+        )
+    return lines
+
+
 def _title(metric: str) -> str:
-    return "experiments by " + ("energy per output token" if metric == ENERGY else "output tokens per second")
+    return "experiments by " + _name(metric)
 
 
-def _interval(row: pd.Series, metric: str, scale: float) -> str:
+def _name(metric: str) -> str:
+    return "energy per output token" if metric == ENERGY else "output tokens per second"
+
+
+def _interval(row: pd.Series, metric: str) -> str:
     """``mean (low–high)`` scaled, ``*`` after a low bound clipped at 0; the mean alone with one cycle;
     ``-`` without a figure."""
+    scale = METRICS[metric].scale
     mean, low, high = (row[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
     if pd.isna(mean):
         return "-"
     if pd.isna(low) or pd.isna(high):
-        return _number(mean * scale)
-    return f"{_number(mean * scale)} ({_number(low * scale)}{_clipped(row, metric)}–{_number(high * scale)})"
+        return number(mean * scale)
+    return f"{number(mean * scale)} ({number(low * scale)}{_clipped(row, metric)}–{number(high * scale)})"
 
 
-def _plus_minus(row: pd.Series, metric: str, scale: float) -> str:
+def _plus_minus(row: pd.Series, metric: str) -> str:
     """``mean ±h`` scaled, ``h`` the t interval's half-width (``*`` when its low bound was clipped at 0);
     the mean alone with one cycle; ``-`` without a figure."""
+    scale = METRICS[metric].scale
     mean, high = row[f"{metric}.mean"], row[f"{metric}.ci95_high"]
     if pd.isna(mean):
         return "-"
     if pd.isna(high):
-        return _number(mean * scale)
-    return f"{_number(mean * scale)} ±{_number((high - mean) * scale)}{_clipped(row, metric)}"
+        return number(mean * scale)
+    return f"{number(mean * scale)} ±{number((high - mean) * scale)}{_clipped(row, metric)}"
 
 
 def _clipped(row: pd.Series, metric: str) -> str:
     return CLIPPED if row.get(f"{metric}.ci95_clipped") is True else ""
-
-
-def _number(value: float) -> str:
-    """Three significant figures; whole numbers from 1000 up, with thousands separators."""
-    if not math.isfinite(value):
-        return str(value)
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
 
 
 def _value(value: object) -> str:
