@@ -20,7 +20,9 @@ from tests.fakes.results_tree import make_study
 T_975_DF2 = 4.302652729911275  # Student's t, 97.5th percentile, 2 degrees of freedom
 ENERGY = "energy_per_output_token_j"
 FACTORS = ["config.dtype", "config.transformers.batch_size"]
-SIGNIFICANT = re.compile(r"^\d+\.\d% (lower|higher) [a-z ]+ \(95% CI, unadjusted, \d+\.\d–\d+\.\d%\), p (=|<) [\d.e-]+$")
+SIGNIFICANT = re.compile(
+    r"^\d+\.\d% (lower|higher) [a-z ]+ \(95% CI, unadjusted, \d+\.\d–\d+\.\d%\), p (=|<) [\d.e-]+$"
+)
 
 
 def runs_table(experiments: dict[str, tuple[dict, list[float | None]]]) -> pd.DataFrame:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -12,6 +13,7 @@ from rich.console import Console
 
 from llem.errors import LlemError
 from llem.report import build_report, write_report_quietly
+from llem.report.data import load_report_data
 from llem.report.warnings_panel import warning_kind
 from llem.results.collect import load_runs
 from tests.fakes.results_tree import make_single_run, make_study, make_sweep
@@ -174,3 +176,58 @@ def test_warning_kinds_group_by_prefix_or_by_text_without_numbers():
     assert warning_kind("GPU 0 throttled (power) for 1.2 s in the window") == warning_kind(
         "GPU 1 throttled (power) for 13.0 s in the window"
     )
+
+
+def test_a_completed_run_whose_result_cannot_be_read_is_listed_with_its_reason(study, tmp_path):
+    copy = shutil.copytree(study, tmp_path / "fake-study" / "copy")
+    runs = load_runs(copy)
+    broken = runs[runs["status"] == "completed"].iloc[0]
+    (Path(broken["job_dir"]) / "result.json").write_text('{"broken')
+    html = build_report([copy]).read_text()
+    listed = section(html, "runs")
+    assert "8 of 12 run(s) completed with a readable result; 1 completed but their result.json cannot be read" in listed
+    assert "(completed, result unreadable): " in listed and "result.json" in listed
+    assert '"2/3"' in section(html, "experiments")
+
+
+def test_two_folders_of_one_study_stay_apart(study, tmp_path):
+    later = shutil.copytree(study, tmp_path / "fake-study" / "2026-03-03T09-00-00")
+    data = load_report_data([study, later])
+    assert data.experiments["key"].nunique() == len(data.experiments) == 8
+    assert set(data.experiments["folder"]) == {f"fake-study/{study.name}", "fake-study/2026-03-03T09-00-00"}
+    experiment = data.experiments["experiment_id"].iloc[0]
+    with pytest.raises(LlemError, match=f"--baseline {experiment}: several experiments match it"):
+        build_report([study, later], output=tmp_path / "r.html", baseline=experiment)
+    key = f"fake-study/2026-03-03T09-00-00/{experiment}"
+    html = build_report([study, later], output=tmp_path / "r.html", baseline=key).read_text()
+    significance = section(html, "significance")
+    assert "n = 3 and 3" in significance and "n = 6" not in significance  # cycles of one folder, not pooled
+
+
+def test_an_unreadable_telemetry_file_is_named_and_the_report_still_written(tmp_path):
+    damaged = make_single_run(tmp_path / "a")
+    (damaged / "timeseries.parquet").write_bytes(b"not parquet")
+    reshaped = make_single_run(tmp_path / "b")
+    series = reshaped / "timeseries.parquet"
+    pd.read_parquet(series).drop(columns=["gpu_index"]).to_parquet(series, index=False)
+    for job, reason in ((damaged, "unreadable: "), (reshaped, "unreadable: no column 'gpu_index'")):
+        html = build_report([job]).read_text()
+        runs = section(html, "runs")
+        assert f"<code>{job / 'timeseries.parquet'}</code> {reason}" in runs
+        assert html.count(PLOTLY_BUNDLE) == 1 and "id='warnings'" in html
+
+
+def test_output_names_a_folder_unless_it_is_an_html_file_and_an_unwritable_one_is_one_error(tmp_path):
+    run = make_single_run(tmp_path)
+    assert build_report([run], output=f"{tmp_path / 'newdir'}/") == tmp_path / "newdir" / "report.html"
+    assert build_report([run], output=tmp_path / "results") == tmp_path / "results" / "report.html"
+    assert (tmp_path / "results" / "report.html").is_file()
+    with pytest.raises(LlemError, match=r"^/proc/x.html: the report cannot be written .*give --output a writable"):
+        build_report([run], output=Path("/proc/x.html"))
+
+
+def test_a_baseline_without_a_completed_run_says_so(study):
+    runs = load_runs(study)
+    failed = runs.loc[runs["status"] == "failed", "experiment_id"].iloc[0]
+    with pytest.raises(LlemError, match=f"--baseline {failed}: that experiment has no completed run"):
+        build_report([study], output=study / "baseline.html", baseline=failed)

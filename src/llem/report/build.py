@@ -2,11 +2,14 @@
 a single run, or several of them compared.
 
 Where it goes: ``<folder>/report.html`` when one folder is given, else ``./report.html``; ``output``
-overrides both (a folder: ``report.html`` in it; missing folders are made).
+overrides both: a path ending in ``.html`` is the file, any other (an existing folder, a path ending
+in a separator, a path without that suffix) is a folder with ``report.html`` in it; missing folders
+are made.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
@@ -16,6 +19,7 @@ import plotly.io as pio
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
+from llem.errors import LlemError
 from llem.report import charts, runs, tables
 from llem.report.data import ReportData, factor_name, load_report_data
 from llem.report.header import header_html
@@ -23,6 +27,7 @@ from llem.report.significance import baseline_key, significance_html
 from llem.report.warnings_panel import warnings_html
 from llem.results.collect import result_folder
 from llem.results.io import write_text_atomic
+from llem.results.schema import RunResult
 
 REPORT_FILE = "report.html"
 STYLE = """
@@ -32,7 +37,7 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3em 1em} dt{fo
 .notice{background:#fff4d6;border-left:4px solid #e0a100;padding:.6em 1em;font-weight:600}
 table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,table.data th{border:1px solid #d0d8e2;
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
-li.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
+li.error,p.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
 """
 # plotly's default template is some 7 kB of JSON in every figure: this one holds only what the report uses
 TEMPLATE = go.layout.Template(
@@ -75,7 +80,7 @@ class Page:
         return html
 
 
-def build_report(paths: Sequence[Path], *, output: Path | None = None, baseline: str | None = None) -> Path:
+def build_report(paths: Sequence[Path], *, output: str | Path | None = None, baseline: str | None = None) -> Path:
     """Write the report of ``paths`` (study, sweep or run folders) and return its path; ``baseline``: an
     experiment id every other experiment is also tested against."""
     data = load_report_data(paths)
@@ -97,11 +102,25 @@ def build_report(paths: Sequence[Path], *, output: Path | None = None, baseline:
         f"<style>{STYLE}</style></head><body><header id='header'>{header_html(data)}</header>"
         f"<nav>{nav}</nav>{sections}</body></html>"
     )
-    target = Path(output) if output else _default_output(paths)
-    if target.is_dir():
-        target = target / REPORT_FILE
-    target.parent.mkdir(parents=True, exist_ok=True)
-    write_text_atomic(target, document)
+    target = report_path(output) if output else _default_output(paths)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(target, document)
+    except OSError as err:
+        raise LlemError(
+            f"{target}: the report cannot be written ({err.strerror or err}); give --output a writable file or folder"
+        ) from None
+    return target
+
+
+def report_path(output: str | Path) -> Path:
+    """The file ``output`` names: itself when it ends in ``.html`` and is not a folder, else ``report.html``
+    in it (``newdir/``, an existing folder, ``results``)."""
+    text = os.fspath(output)
+    target = Path(text)
+    ends_in_separator = text.endswith(("/", os.sep))
+    if ends_in_separator or target.is_dir() or target.suffix.lower() not in (".html", ".htm"):
+        return target / REPORT_FILE
     return target
 
 
@@ -150,9 +169,7 @@ def _runs(data: ReportData, page: Page) -> str:
     found = runs.series_runs(data)
     if found:
         drawn = "".join(
-            f"<h3>{escape(label)}</h3>"
-            + page.figure(runs.telemetry_figure(result, path))
-            + runs.run_warnings_html(result)
+            f"<h3>{escape(label)}</h3>" + _telemetry(result, path, page) + runs.run_warnings_html(result)
             for label, result, path in found[: runs.MAX_SERIES]
         )
         telemetry = drawn + runs.unseen_series_html(found[runs.MAX_SERIES :])
@@ -160,3 +177,15 @@ def _runs(data: ReportData, page: Page) -> str:
         reasons = "; ".join(sorted({r.telemetry.reason or "not recorded" for r in data.results.values()}))
         telemetry = f"<p>No run recorded a telemetry time series ({escape(reasons or 'no completed run')}).</p>"
     return telemetry + "<h3>Runs that did not complete</h3>" + runs.errors_html(data)
+
+
+def _telemetry(result: RunResult, path: Path, page: Page) -> str:
+    """The run's telemetry plot, or a line naming its file when that cannot be read or drawn (damaged, or
+    written in another shape); the rest of the report is written either way."""
+    try:
+        figure = runs.telemetry_figure(result, path)
+    except (OSError, KeyError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
+        reason = f"no column {err}" if isinstance(err, KeyError) else str(err) or type(err).__name__
+        named = f"Telemetry file <code>{escape(str(path))}</code>"
+        return f"<p class='error'>{named} unreadable: {escape(reason, quote=False)}</p>"
+    return page.figure(figure)

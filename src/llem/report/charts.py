@@ -60,10 +60,10 @@ def pareto_figure(data: ReportData, x: str, y: str) -> go.Figure:
 
 def effect_figure(data: ReportData, factor: str, metrics: list[str]) -> go.Figure:
     """Each of ``metrics`` (one panel each) against the levels of ``factor``: one line per combination of
-    the other factors (and study), at each experiment's mean with its 95% CI. Past
+    the other factors (and folder), at each experiment's mean with its 95% CI. Past
     :data:`MAX_LEGEND_GROUPS` lines they are drawn as one trace, broken between lines, hover giving each
     point's experiment id."""
-    others = (["study"] if data.several_sources else []) + [f for f in data.factors if f != factor]
+    others = (["folder"] if data.several_sources else []) + [f for f in data.factors if f != factor]
     table = data.experiments[data.experiments["status"] == "completed"]
     groups = (
         [(_group_name(others, levels), rows) for levels, rows in table.groupby(others, sort=False, dropna=False)]

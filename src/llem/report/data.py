@@ -15,6 +15,7 @@ import pandas as pd
 
 from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
 from llem.results.collect import load_runs
+from llem.results.ranking import source_labels
 from llem.results.schema import RunResult
 from llem.results.summary import aggregate
 
@@ -35,8 +36,9 @@ THROUGHPUT = "output_tokens_per_s"
 
 @dataclass
 class ReportData:
-    """``runs``: one row per run (plus ``label``, ``run_label``); ``experiments``: one row per experiment
-    (plus ``label``, ``key``); ``factors``: the ``config.*`` columns that vary; ``results``: job folder ->
+    """``runs``: one row per run (plus ``label``, ``run_label``, ``readable``); ``experiments``: one row per
+    experiment (plus ``label``, ``key``, ``folder``: its folder's distinct label, ``n_readable``);
+    ``factors``: the ``config.*`` columns that vary; ``results``: job folder ->
     the run's result (completed runs whose result.json reads)."""
 
     runs: pd.DataFrame
@@ -56,19 +58,25 @@ class ReportData:
 
 
 def load_report_data(paths: Sequence[Path]) -> ReportData:
-    """The runs and experiments of ``paths`` with labels naming the factors by name and value."""
+    """The runs and experiments of ``paths`` with labels naming the factors by name and value; a run's
+    ``readable``: completed with a result.json that reads (an experiment's ``n_readable`` counts them)."""
     runs = load_runs(list(paths))
     experiments = aggregate(runs)
     factors = [c for c in runs.columns if c.startswith("config.")]
-    several = runs["source"].nunique() > 1
-    experiments["key"] = _keys(experiments, several)
-    experiments["label"] = [_label(row, factors, several) for _, row in experiments.iterrows()]
+    sources = source_labels(experiments) if runs["source"].nunique() > 1 else None
+    experiments["folder"] = experiments["source"].map(sources) if sources else experiments["study"]
+    experiments["key"] = _keys(experiments, sources)
+    experiments["label"] = [_label(row, factors, sources) for _, row in experiments.iterrows()]
+    results = _results(runs)
+    runs["readable"] = runs["job_dir"].isin(list(results))
     by_experiment = experiments.set_index(["source", "experiment_id"])
     index = pd.MultiIndex.from_frame(runs[["source", "experiment_id"]])
     runs["key"] = by_experiment["key"].reindex(index).to_numpy()
     runs["label"] = by_experiment["label"].reindex(index).to_numpy()
     runs["run_label"] = [f"{label}, cycle {cycle}" for label, cycle in zip(runs["label"], runs["cycle"])]
-    return ReportData(runs, experiments, factors, _results(runs))
+    readable = runs.groupby("key")["readable"].sum()
+    experiments["n_readable"] = readable.reindex(experiments["key"]).fillna(0).astype(int).to_numpy()
+    return ReportData(runs, experiments, factors, results)
 
 
 def factor_name(column: str) -> str:
@@ -76,17 +84,18 @@ def factor_name(column: str) -> str:
     return column.removeprefix("config.")
 
 
-def _keys(experiments: pd.DataFrame, several: bool) -> list[str]:
-    """An experiment's id, prefixed by its study's name when several folders are compared."""
+def _keys(experiments: pd.DataFrame, sources: dict[str, str] | None) -> list[str]:
+    """An experiment's id, prefixed by its folder's label (:func:`llem.results.ranking.source_labels`:
+    the study's name, with the time folder when one study is given twice) when several are compared."""
     ids = experiments["experiment_id"].astype(str)
-    return [f"{s}/{i}" for s, i in zip(experiments["study"], ids)] if several else list(ids)
+    return [f"{sources[s]}/{i}" for s, i in zip(experiments["source"], ids)] if sources else list(ids)
 
 
-def _label(row: pd.Series, factors: list[str], several: bool) -> str:
-    """``dtype=float16, batch_size=4`` (the study's name first when several folders are compared)."""
+def _label(row: pd.Series, factors: list[str], sources: dict[str, str] | None) -> str:
+    """``dtype=float16, batch_size=4`` (the folder's label first when several folders are compared)."""
     parts = [f"{factor_name(f)}={row[f]}" for f in factors if f in row and pd.notna(row[f])]
     text = ", ".join(parts) or str(row["experiment_id"])
-    return f"{row['study']}: {text}" if several else text
+    return f"{sources[row['source']]}: {text}" if sources else text
 
 
 def _results(runs: pd.DataFrame) -> dict[str, RunResult]:

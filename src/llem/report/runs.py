@@ -113,14 +113,22 @@ def run_warnings_html(result: RunResult) -> str:
 
 
 def errors_html(data: ReportData) -> str:
-    """Every run that did not complete, with its status and reason, and the count of the others."""
+    """Every run that did not complete, or completed with a result.json that cannot be read, with its
+    status and reason, and the count of the others."""
+    unfinished = data.runs[~data.runs["readable"]]
     items = [
-        f"<li><b>{escape(run['run_label'])}</b> ({escape(str(run['status']))}): "
+        f"<li><b>{escape(run['run_label'])}</b> ({escape(_status(run))}): "
         f"{escape(run['error'] if isinstance(run['error'], str) else 'no reason recorded')}</li>"
-        for _, run in data.runs[data.runs["status"] != "completed"].iterrows()
+        for _, run in unfinished.iterrows()
     ]
-    text = f"<p>{len(data.runs) - len(items)} of {len(data.runs)} run(s) completed.</p>"
+    unreadable = int((unfinished["status"] == "completed").sum())
+    text = f"<p>{len(data.runs) - len(items)} of {len(data.runs)} run(s) completed with a readable result"
+    text += f"; {unreadable} completed but their result.json cannot be read.</p>" if unreadable else ".</p>"
     return text + (f"<ul>{''.join(items)}</ul>" if items else "")
+
+
+def _status(run: pd.Series) -> str:
+    return "completed, result unreadable" if run["status"] == "completed" else str(run["status"])
 
 
 def _window(result: RunResult) -> tuple[float, float]:

@@ -16,7 +16,8 @@ MAX_ROWS = 30  # comparisons listed per figure; the significant ones first, the 
 
 
 def baseline_key(data: ReportData, baseline: str | None) -> str | None:
-    """The experiment key the user named as baseline (its id, or ``study/id`` across studies)."""
+    """The experiment key the user named as baseline (its id, or ``<folder label>/id`` across folders);
+    a :class:`LlemError` when none, several, or one without a completed run match it."""
     if baseline is None:
         return None
     keys = data.experiments["key"].astype(str)
@@ -24,13 +25,19 @@ def baseline_key(data: ReportData, baseline: str | None) -> str | None:
     if len(matches) != 1:
         found = "several experiments match it" if len(matches) else "no experiment has that id"
         raise LlemError(f"--baseline {baseline}: {found}; give one of: {', '.join(keys)}")
+    if data.experiments.loc[matches.index[0], "n_readable"] == 0:
+        usable = keys[data.experiments["n_readable"] > 0]
+        raise LlemError(
+            f"--baseline {baseline}: that experiment has no completed run with a readable result; "
+            f"give one of: {', '.join(usable) or '(none: no run completed)'}"
+        )
     return str(matches.iloc[0])
 
 
 def significance_html(data: ReportData, baseline: str | None) -> str:
     """A table of comparisons per tested figure (energy per output token when measured, throughput),
     or a sentence saying why no test is possible; ``baseline``: a key of :func:`baseline_key`."""
-    done = data.runs[data.runs["status"] == "completed"]
+    done = data.runs[data.runs["readable"]]  # completed, with a result.json that reads
     if done.empty:
         return "<p>No completed run: nothing to compare.</p>"
     cycles = done.groupby("key").size()

@@ -21,10 +21,10 @@ def experiments_figure(data: ReportData) -> go.Figure:
     shown = [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
     columns: dict[str, list[str]] = {}
     if data.several_sources:
-        columns["study"] = table["study"].astype(str).tolist()
+        columns["study"] = table["folder"].astype(str).tolist()
     columns["id"] = table["experiment_id"].astype(str).tolist()
     columns.update({factor_name(f): table[f].astype(str).tolist() for f in data.factors if f in table})
-    columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
+    columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n_readable"], table["n_runs"])]
     columns["status"] = table["status"].astype(str).tolist()
     labels = [METRICS[m][0] for m in shown]
     columns.update({METRICS[m][0]: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
