@@ -9,8 +9,9 @@ import pandas as pd
 import plotly.graph_objects as go
 from plotly.subplots import make_subplots
 
-from llem.report.data import ENERGY, METRICS, THROUGHPUT, ReportData, factor_name
+from llem.report.data import ReportData, factor_name
 from llem.results.compare import pareto_front
+from llem.results.figures import ENERGY, METRICS, THROUGHPUT
 
 FRONT_COLOUR, OTHER_COLOUR = "#d62728", "#8c9bab"
 MAX_LEGEND_GROUPS = 12  # more lines than this: the legend is hidden, hovering names each line
@@ -28,8 +29,8 @@ def pareto_pairs(data: ReportData) -> list[tuple[str, str]]:
 def pareto_figure(data: ReportData, x: str, y: str) -> go.Figure:
     """The experiments' means of ``y`` against ``x``; the non-dominated ones in red, joined by a line."""
     table = data.experiments[data.experiments[f"{x}.mean"].notna() & data.experiments[f"{y}.mean"].notna()]
-    minimize = [m for m in (x, y) if METRICS[m][2]]
-    maximize = [m for m in (x, y) if not METRICS[m][2]]
+    minimize = [m for m in (x, y) if METRICS[m].lower_is_better]
+    maximize = [m for m in (x, y) if not METRICS[m].lower_is_better]
     means = table[[f"{x}.mean", f"{y}.mean"]].set_axis([x, y], axis=1)
     on_front = pareto_front(means, minimize=minimize, maximize=maximize)
     figure = go.Figure()
@@ -122,18 +123,18 @@ def _has(table: pd.DataFrame, metric: str) -> bool:
 
 
 def _axis(metric: str) -> str:
-    return METRICS[metric][0]
+    return METRICS[metric].label
 
 
 def _scaled(rows: pd.DataFrame, metric: str, field: str) -> np.ndarray:
     """In the metric's display unit, as float32 (plotly writes numpy arrays compactly, base64)."""
-    return (rows[f"{metric}.{field}"].astype(float) * METRICS[metric][1]).to_numpy("float32")
+    return (rows[f"{metric}.{field}"].astype(float) * METRICS[metric].scale).to_numpy("float32")
 
 
 def _error_bar(rows: pd.DataFrame, metric: str) -> dict[str, object]:
     """Asymmetric 95% CI bars (none where an experiment has one completed cycle)."""
     mean = rows[f"{metric}.mean"].astype(float)
-    scale = METRICS[metric][1]
+    scale = METRICS[metric].scale
     plus = ((rows[f"{metric}.ci95_high"].astype(float) - mean) * scale).fillna(0).to_numpy("float32")
     minus = ((mean - rows[f"{metric}.ci95_low"].astype(float)) * scale).fillna(0).to_numpy("float32")
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "thickness": 1}

@@ -15,23 +15,10 @@ import pandas as pd
 
 from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
 from llem.results.collect import load_runs
+from llem.results.figures import ENERGY
 from llem.results.ranking import source_labels
 from llem.results.schema import RunResult
 from llem.results.summary import aggregate
-
-# The figures a report shows: column, label with unit, factor from the column's unit to the label's,
-# and whether lower is better.
-METRICS: dict[str, tuple[str, float, bool]] = {
-    "output_tokens_per_s": ("output tok/s", 1.0, False),
-    "energy_per_output_token_j": ("energy / output token (mJ)", 1000.0, True),
-    "adjusted_energy_per_output_token_j": ("baseline-adjusted energy / output token (mJ)", 1000.0, True),
-    "ttft_p50_s": ("TTFT p50 (ms)", 1000.0, True),
-    "ttft_p90_s": ("TTFT p90 (ms)", 1000.0, True),
-    "itl_p50_s": ("ITL p50 (ms)", 1000.0, True),
-    "peak_memory_mb": ("peak memory (MiB)", 1.0, True),
-}
-ENERGY = "energy_per_output_token_j"
-THROUGHPUT = "output_tokens_per_s"
 
 
 @dataclass

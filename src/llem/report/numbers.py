@@ -1,29 +1,16 @@
-"""Numbers as a report writes them: three significant figures, an experiment's mean with its 95% CI."""
+"""An experiment's mean with its 95% CI as a report writes it (numbers by :func:`llem.results.figures.number`)."""
 
 from __future__ import annotations
 
-import math
-
 import pandas as pd
 
-from llem.report.data import METRICS
-
-CLIPPED = "*"  # after a lower bound clipped at 0: the cycles spread too widely for their number
-
-
-def number(value: float | None) -> str:
-    """``1234.5`` -> ``1,235``; ``0.012345`` -> ``0.0123``; missing -> ``""``."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return ""
-    if abs(value) >= 1000:
-        return f"{value:,.0f}"
-    return f"{value:.3g}"
+from llem.results.figures import CLIPPED, METRICS, number
 
 
 def mean_ci(row: pd.Series, metric: str) -> str:
     """``12.3 (11.9 to 12.7)`` in the metric's display unit (:data:`CLIPPED` after a lower bound clipped at 0);
     the mean alone with one cycle; ``""`` when none."""
-    scale = METRICS[metric][1]
+    scale = METRICS[metric].scale
     mean = row.get(f"{metric}.mean")
     if mean is None or pd.isna(mean):
         return ""

@@ -9,8 +9,9 @@ from html import escape
 import pandas as pd
 
 from llem.errors import LlemError
-from llem.report.data import ENERGY, METRICS, THROUGHPUT, ReportData, factor_name
+from llem.report.data import ReportData, factor_name
 from llem.results.compare import significance
+from llem.results.figures import ENERGY, METRICS, THROUGHPUT
 
 MAX_ROWS = 30  # comparisons listed per figure; the significant ones first, the count of all is given
 
@@ -52,7 +53,7 @@ def significance_html(data: ReportData, baseline: str | None) -> str:
     metrics = [m for m in (ENERGY, THROUGHPUT) if done[m].notna().any()]
     parts = []
     for metric in metrics:
-        label, _, lower_is_better = METRICS[metric]
+        label, lower_is_better = METRICS[metric].label, METRICS[metric].lower_is_better
         table = significance(
             done, metric, data.factors, lower_is_better=lower_is_better, baseline=baseline, id_column="key"
         )

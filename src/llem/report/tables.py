@@ -8,8 +8,9 @@ from html import escape
 import pandas as pd
 import plotly.graph_objects as go
 
-from llem.report.data import METRICS, ReportData, factor_name
-from llem.report.numbers import CLIPPED, mean_ci
+from llem.report.data import ReportData, factor_name
+from llem.report.numbers import mean_ci
+from llem.results.figures import CLIPPED, METRICS
 
 ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 32, 100, 800  # pixels; a long row wraps onto a second line
 REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
@@ -26,14 +27,14 @@ def experiments_figure(data: ReportData) -> go.Figure:
     columns.update({factor_name(f): table[f].astype(str).tolist() for f in data.factors if f in table})
     columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n_readable"], table["n_runs"])]
     columns["status"] = table["status"].astype(str).tolist()
-    labels = [METRICS[m][0] for m in shown]
-    columns.update({METRICS[m][0]: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
+    labels = [METRICS[m].label for m in shown]
+    columns.update({METRICS[m].label: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
     reasons = [_short(e) for e in table["error"]]
     if any(reasons):
         columns["reason"] = reasons
     orders = {"run order": list(range(len(table)))}
     for metric in shown:
-        label, _, lower_is_better = METRICS[metric]
+        label, lower_is_better = METRICS[metric].label, METRICS[metric].lower_is_better
         ranked = table[f"{metric}.mean"].sort_values(ascending=lower_is_better, na_position="last", kind="stable")
         orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = [
             table.index.get_loc(i) for i in ranked.index
