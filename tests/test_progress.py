@@ -177,26 +177,21 @@ def test_the_transformers_engine_reports_each_step_and_each_batch(tiny_model_pat
     ]
 
 
-def step_output(request_id: str, tokens: int, finished: bool = False) -> SimpleNamespace:
-    """What vLLM's ``engine.step()`` returns for one request (DELTA outputs: the step's new tokens)."""
-    return SimpleNamespace(request_id=request_id, outputs=[SimpleNamespace(token_ids=[0] * tokens)], finished=finished)
-
-
-def test_vllm_steps_count_finished_requests_and_credit_their_whole_budget():
-    from llem.engines.vllm.engine import _Tracker
+def test_token_budget_progress_counts_finished_requests_and_credits_their_whole_budget():
+    from llem.engines.common import BudgetTracker
 
     progress = Progress("measuring", 2, live=False)
-    tracker = _Tracker(progress, ["0", "1"], [10, 10])
-    tracker.add(step_output("0", 1))
-    tracker.add(step_output("1", 1))
+    tracker = BudgetTracker(progress, {"0": 10, "1": 10})
+    tracker.add("0", 1)
+    tracker.add("1", 1)
     tracker.report()
     assert (progress.done, progress.tokens, progress.fraction) == (0, 2, 0.1)
-    tracker.add(step_output("0", 1, finished=True))  # EOS after 2 of its 10 tokens: counts as whole
-    tracker.add(step_output("1", 4))
+    tracker.add("0", 1, finished=True)  # EOS after 2 of its 10 tokens: counts as whole
+    tracker.add("1", 4)
     tracker.report()
     assert (progress.done, progress.tokens, progress.fraction) == (1, 7, 0.75)
-    unbounded = _Tracker(progress, ["0", "1"], [10, None])  # no maximum: prompts done is all there is
-    unbounded.add(step_output("0", 3, finished=True))
+    unbounded = BudgetTracker(progress, {"0": 10, "1": None})  # no maximum: prompts done is all there is
+    unbounded.add("0", 3, finished=True)
     unbounded.report()
     assert (progress.done, progress.tokens, progress.fraction) == (1, 3, 0.5)
 

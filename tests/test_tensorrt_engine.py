@@ -125,6 +125,39 @@ def test_beam_search_counts_the_best_beam_without_streaming(tllm, tiny_model_pat
     assert eng.flops(run)["confidence"] == "medium"
 
 
+class Heard:
+    """A stand-in for :class:`llem.progress.Progress` that keeps every update: (done, tokens, fraction)."""
+
+    def __init__(self) -> None:
+        self.updates: list[tuple[int, int | None, float | None]] = []
+
+    def update(self, done: int, tokens: int | None = None, fraction: float | None = None, **_: object) -> None:
+        self.updates.append((done, tokens, fraction))
+
+
+def test_progress_moves_with_each_streamed_step_before_any_request_ends(tllm, tiny_model_path):
+    heard = Heard()
+    engine_for(tiny_model_path).generate(forced(), heard)
+    budget = FORCED * len(PROMPTS)
+    assert heard.updates[0] == (0, 1, 1 / budget)  # the first step of the first request, equal lengths
+    assert heard.updates[-1] == (len(PROMPTS), budget, 1.0)
+    fractions = [fraction for _, _, fraction in heard.updates]
+    assert fractions == sorted(fractions) and len(set(fractions)) == budget
+
+
+def test_beam_search_reports_progress_once_it_returns(tllm, tiny_model_path):
+    heard = Heard()
+    eng = engine_for(tiny_model_path, tensorrt={"sampling": {"use_beam_search": True, "n": 1, "best_of": 3}})
+    eng.generate(forced(), heard)
+    assert [(done, tokens) for done, tokens, _ in heard.updates] == [(len(PROMPTS), FORCED * len(PROMPTS))]
+
+
+def test_memory_leaves_the_cuda_peak_null_and_says_why(tllm, tiny_model_path):
+    memory = engine_for(tiny_model_path).memory()
+    assert memory["cuda_peak_allocated_mb"] is None and memory["cuda_peak_reserved_mb"] is None
+    assert "worker processes" in memory["cuda_peak_note"] and "memory_used_mb" in memory["cuda_peak_note"]
+
+
 def test_effective_config_reads_back_every_setting(tllm, tiny_model_path):
     eng = engine_for(tiny_model_path, tensorrt={"engine": "trt"})
     effective = eng.effective_config()

@@ -15,16 +15,28 @@ from llem import flops
 from llem.config.schema import DType, ExperimentConfig
 from llem.datasets import Prompt
 from llem.engines.base import BatchRecord, EngineRun, LoadInfo, RequestRecord
+from llem.engines.common import (
+    BudgetTracker,
+    count_generated,
+    decoder_shape,
+    eos_ids,
+    parameter_count,
+    split_passthrough,
+)
 from llem.engines.prompts import applies_chat_template, encode_prompts
 from llem.engines.tensorrt import args, capabilities, runtime
-from llem.engines.transformers.generation import count_generated
 from llem.engines.transformers.loading import load_tokenizer
-from llem.engines.vllm.runtime import decoder_shape, eos_ids, parameter_count
 from llem.errors import ConfigError, EngineUnavailableError, ModelUnavailableError
 from llem.models import resolve_model
 from llem.progress import Progress
 
 log = logging.getLogger("llem.engines.tensorrt")
+
+# Why the result's CUDA peaks are null for TensorRT-LLM (and where the GPU memory figure is instead).
+CUDA_PEAK_NOTE = (
+    "not measured: TensorRT-LLM runs the model in its executor's worker processes, whose CUDA peaks llem's "
+    "process cannot read; the whole GPU's memory in use is in the telemetry's memory_used_mb (NVML)"
+)
 
 
 @dataclass
@@ -157,23 +169,15 @@ class TensorRTEngine:
     def _passthrough(self, target: str) -> dict[str, Any]:
         """The ``passthrough_kwargs`` for ``target`` (``llm``: fields of the LLM's args class; ``sampling``:
         the other ``SamplingParams`` fields). An unknown key, or one llem sets itself, is a ConfigError."""
-        given = self.cfg.passthrough_kwargs or {}
-        llm_fields = runtime.llm_arg_names("TrtLlmArgs" if self.table.builds_engine else "TorchLlmArgs")
-        sampling_fields = runtime.sampling_param_names()
-        for key in sorted(given):
-            if key not in llm_fields and key not in sampling_fields:
-                raise ConfigError(
-                    f"passthrough_kwargs.{key}: neither an argument of {self.table.llm_class} nor a SamplingParams "
-                    "field of TensorRT-LLM; fix the name or remove it"
-                )
-            if key in args.LLEM_SET_KEYS:
-                raise ConfigError(
-                    f"passthrough_kwargs.{key}: llem sets it from its own fields (dtype, random_seed, decoder.*, "
-                    "tensorrt.*); set the field instead"
-                )
-        if target == "llm":
-            return {k: v for k, v in given.items() if k in llm_fields}
-        return {k: v for k, v in given.items() if k in sampling_fields and k not in llm_fields}
+        llm, sampling = split_passthrough(
+            self.cfg.passthrough_kwargs or {},
+            runtime.llm_arg_names("TrtLlmArgs" if self.table.builds_engine else "TorchLlmArgs"),
+            runtime.sampling_param_names(),
+            args.LLEM_SET_KEYS,
+            unknown_hint=f"neither an argument of {self.table.llm_class} nor a SamplingParams field of TensorRT-LLM",
+            llem_set_hint="dtype, random_seed, decoder.*, tensorrt.*",
+        )
+        return llm if target == "llm" else sampling
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -181,13 +185,17 @@ class TensorRTEngine:
     # -- generation ---------------------------------------------------------------------------
 
     def generate(self, prompts: list[Prompt], progress: Progress | None = None) -> EngineRun:
-        """Hand every prompt to the engine at once (their common arrival), then follow each to its end."""
+        """Hand every prompt to the engine at once (their common arrival), then follow each to its end.
+
+        ``progress`` hears after each streamed step (already timestamped here) of the requests finished and
+        the tokens delivered, with the fraction of the token budget done; beam search reports once, at the end.
+        """
         arrival = time.monotonic()
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
         self._room_tokens, passthrough = self._room(ids), self._passthrough("sampling")
         params = [self._sampling_params(p.max_new_tokens, self._room_tokens, passthrough) for p in prompts]
         if self.beam:
-            return self._beam_search(ids, params, arrival)
+            return self._beam_search(ids, params, arrival, progress)
         streamed = asyncio.run(self._stream(ids, params, arrival, progress))
         run = EngineRun(requests=[], batches=[])
         steps = max((len(c.tokens) for completions in streamed for c in completions.values()), default=0)
@@ -219,25 +227,30 @@ class TensorRTEngine:
                 f"TensorRT-LLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
                 "tensorrt.max_seq_len"
             ) from err
-        done = [0, 0]  # requests finished, tokens generated
+        budgets = {i: p.max_tokens * (p.n or 1) if p.max_tokens is not None else None for i, p in enumerate(params)}
+        tracker = BudgetTracker(progress, budgets) if progress is not None else None
 
-        async def follow(result: Any) -> dict[int, _Completion]:
+        async def follow(request: int, result: Any) -> dict[int, _Completion]:
             completions: dict[int, _Completion] = {}
             async for step in result:
                 at_s = time.monotonic() - arrival
+                delivered = 0
                 for part in step.outputs:
                     completion = completions.setdefault(part.index, _Completion())
                     new = list(part.token_ids_diff)
                     if new:
                         completion.add(new, at_s)
+                    delivered += len(new)
                     completion.text, completion.finish_reason = part.text, part.finish_reason
-            done[0] += 1
-            done[1] += sum(len(c.tokens) for c in completions.values())
-            if progress is not None:
-                progress.update(done[0], done[1])
+                if tracker is not None:
+                    tracker.add(request, delivered)
+                    tracker.report()
+            if tracker is not None:
+                tracker.add(request, 0, finished=True)
+                tracker.report()
             return completions
 
-        return list(await asyncio.gather(*(follow(r) for r in results)))
+        return list(await asyncio.gather(*(follow(i, r) for i, r in enumerate(results))))
 
     def _record(self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion]) -> None:
         """One request's record, its completions summed (``tensorrt.sampling.n`` > 1)."""
@@ -261,8 +274,11 @@ class TensorRTEngine:
             )
         )
 
-    def _beam_search(self, ids: list[list[int]], params: list[Any], arrival: float) -> EngineRun:
-        """All requests at once without streaming: exact token counts of the best beam, no per-token times."""
+    def _beam_search(
+        self, ids: list[list[int]], params: list[Any], arrival: float, progress: Progress | None
+    ) -> EngineRun:
+        """All requests at once without streaming: exact token counts of the best beam, no per-token times;
+        ``progress`` hears once, after the call returns."""
         try:
             outputs = self._llm.generate(ids, sampling_params=params, use_tqdm=False)
         except ValueError as err:
@@ -273,6 +289,8 @@ class TensorRTEngine:
             count, eos = count_generated(list(best.token_ids), self._eos)
             run.requests.append(RequestRecord(len(prompt_ids), count, None, [], eos or best.finish_reason == "stop"))
             run.texts.append(best.text)
+        if progress is not None:
+            progress.update(len(run.requests), sum(r.output_tokens for r in run.requests))
         steps = max((r.output_tokens for r in run.requests), default=0)
         run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
         return run
@@ -325,10 +343,16 @@ class TensorRTEngine:
         return block
 
     def memory(self) -> dict[str, Any]:
-        """The KV cache as configured; TensorRT-LLM runs the model in its executor (and MPI workers),
-        whose peaks this process cannot read: the telemetry's NVML memory figures cover them."""
+        """The KV cache as configured, and no CUDA peak: TensorRT-LLM runs the model in its executor's worker
+        processes, whose allocations torch in this process does not see (its peak here would be near zero,
+        not the model's). The GPU's memory in use is in the telemetry's ``memory_used_mb`` (NVML)."""
         kv = runtime.effective_settings(self._llm, False)["kv_cache_config"] if self._llm is not None else None
-        return {"kv_cache_config": kv, "cuda_peak_note": "see telemetry memory_used_mb (NVML)"}
+        return {
+            "kv_cache_config": kv,
+            "cuda_peak_allocated_mb": None,
+            "cuda_peak_reserved_mb": None,
+            "cuda_peak_note": CUDA_PEAK_NOTE,
+        }
 
     def close(self) -> None:
         """Shut the executor and its MPI worker processes down, then free the GPU memory of this process."""

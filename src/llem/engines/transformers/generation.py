@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any
 
 from llem.config.schema import ExperimentConfig, TransformersConfig
 from llem.engines.base import RequestRecord
+from llem.engines.common import count_generated
 
 
 def generation_kwargs(cfg: ExperimentConfig, gen_passthrough: dict[str, Any]) -> dict[str, Any]:
@@ -71,19 +72,6 @@ class StepTimer:
         if self._on_step is not None:
             self._on_step(length)
         return torch.zeros(input_ids.shape[0], dtype=torch.bool, device=input_ids.device)
-
-
-def count_generated(row: Iterable[int], eos_ids: set[int]) -> tuple[int, bool]:
-    """Generated tokens of one sequence: up to and including its first EOS, no padding after it.
-
-    Returns ``(count, stopped_at_eos)``.
-    """
-    count = 0
-    for token in row:
-        count += 1
-        if token in eos_ids:
-            return count, True
-    return count, False
 
 
 def token_times(marks: list[tuple[float, int]], prompt_len: int) -> list[float]:

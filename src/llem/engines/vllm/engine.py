@@ -17,8 +17,15 @@ from llem import flops
 from llem.config.schema import DType, ExperimentConfig
 from llem.datasets import Prompt
 from llem.engines.base import BatchRecord, EngineRun, LoadInfo, RequestRecord
+from llem.engines.common import (
+    BudgetTracker,
+    count_generated,
+    decoder_shape,
+    eos_ids,
+    parameter_count,
+    split_passthrough,
+)
 from llem.engines.prompts import applies_chat_template, encode_prompts
-from llem.engines.transformers.generation import count_generated
 from llem.engines.transformers.loading import load_tokenizer
 from llem.engines.vllm import args, runtime
 from llem.engines.vllm.capabilities import CPU, CUDA, device_issues
@@ -48,36 +55,6 @@ class _Completion:
     @property
     def text(self) -> str:
         return "".join(self.pieces)
-
-
-class _Tracker:
-    """Progress of one ``generate``: requests finished and tokens delivered, counted as the steps'
-    outputs arrive. With every request's budget known (``max_tokens`` x ``n``), the fraction done
-    counts a finished request as its whole budget and an unfinished one by its tokens so far."""
-
-    def __init__(self, progress: Progress, order: list[str], budgets: list[int | None]) -> None:
-        self.progress = progress
-        known = [b for b in budgets if b is not None]
-        self.budget = dict(zip(order, known)) if len(known) == len(budgets) else None
-        self.total_budget = sum(known) if self.budget else 0
-        self.delivered: dict[str, int] = {}
-        self.finished = self.tokens = self.credited = 0
-
-    def add(self, out: Any) -> None:
-        """One request's output of a step."""
-        new = sum(len(part.token_ids) for part in out.outputs)
-        self.tokens += new
-        self.credited += new
-        if self.budget is not None:
-            self.delivered[out.request_id] = self.delivered.get(out.request_id, 0) + new
-        if out.finished:
-            self.finished += 1
-            if self.budget is not None:
-                self.credited += max(0, self.budget[out.request_id] - self.delivered[out.request_id])
-
-    def report(self) -> None:
-        fraction = min(1.0, self.credited / self.total_budget) if self.total_budget else None
-        self.progress.update(self.finished, self.tokens, fraction=fraction)
 
 
 class VllmEngine:
@@ -113,7 +90,7 @@ class VllmEngine:
         self._env = runtime.set_environment(self._device)
         self._tokenizer = load_tokenizer(path)
         self._chat_template = applies_chat_template(self.cfg.dataset, self._tokenizer)
-        self._eos = runtime.eos_ids(path, self._tokenizer)
+        self._eos = eos_ids(path, self._tokenizer)
         vllm = runtime.import_vllm()
         self._kwargs = args.engine_kwargs(self.cfg, path, self._dtype, self._device)
         self._kwargs.update(self._passthrough("engine"))
@@ -133,28 +110,22 @@ class VllmEngine:
             model_path=path,
             load_time_s=time.perf_counter() - start,
             device=self._device,
-            n_parameters=runtime.parameter_count(path),
+            n_parameters=parameter_count(path),
         )
 
     def _passthrough(self, target: str) -> dict[str, Any]:
         """The ``passthrough_kwargs`` for ``target`` (``engine``: ``EngineArgs`` fields; ``sampling``: the
         other ``SamplingParams`` fields). A key vLLM does not know, or one llem sets itself, is a ConfigError."""
-        given = self.cfg.passthrough_kwargs or {}
-        engine_fields, sampling_fields = runtime.engine_arg_names(), runtime.sampling_param_names()
-        for key in sorted(given):
-            if key not in engine_fields and key not in sampling_fields:
-                raise ConfigError(
-                    f"passthrough_kwargs.{key}: neither an EngineArgs nor a SamplingParams field of vLLM "
-                    f"{runtime.import_vllm().__version__}; fix the name or remove it"
-                )
-            if key in args.LLEM_SET_KEYS:
-                raise ConfigError(
-                    f"passthrough_kwargs.{key}: llem sets it from its own fields (random_seed, dtype, decoder.*, "
-                    "vllm.*); set the field instead"
-                )
-        if target == "engine":
-            return {k: v for k, v in given.items() if k in engine_fields}
-        return {k: v for k, v in given.items() if k in sampling_fields and k not in engine_fields}
+        engine, sampling = split_passthrough(
+            self.cfg.passthrough_kwargs or {},
+            runtime.engine_arg_names(),
+            runtime.sampling_param_names(),
+            args.LLEM_SET_KEYS,
+            unknown_hint="neither an EngineArgs nor a SamplingParams field of vLLM "
+            + runtime.import_vllm().__version__,
+            llem_set_hint="random_seed, dtype, decoder.*, vllm.*",
+        )
+        return engine if target == "engine" else sampling
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -176,7 +147,7 @@ class VllmEngine:
         engine = self._llm.llm_engine
         completions: dict[str, dict[int, _Completion]] = {rid: {} for rid in order}
         finished: dict[str, Any] = {}
-        tracker = _Tracker(progress, order, budgets) if progress is not None else None
+        tracker = BudgetTracker(progress, dict(zip(order, budgets))) if progress is not None else None
         steps = 0
         while engine.has_unfinished_requests():
             outputs = engine.step()
@@ -190,7 +161,7 @@ class VllmEngine:
                 if out.finished:
                     finished[out.request_id] = out
                 if tracker is not None:
-                    tracker.add(out)
+                    tracker.add(out.request_id, sum(len(part.token_ids) for part in out.outputs), out.finished)
             if tracker is not None:
                 tracker.report()
         run = EngineRun(requests=[], batches=[])
@@ -318,7 +289,7 @@ class VllmEngine:
         """Per request (vLLM pads nothing): its own prefill, then one step per further token, for each
         sample (``vllm.sampling.n`` samples share the average length). Beam search sends every step as
         a new one-token request for each beam, so without prefix caching each step re-runs the sequence."""
-        shape = runtime.decoder_shape(self._kwargs["model"])
+        shape = decoder_shape(self._kwargs["model"])
         beams = args.beam_search_kwargs(self.cfg, None, 0)["beam_width"] if self.beam else 1
         per_request = [
             BatchRecord(r.completions, r.input_tokens, r.output_tokens // r.completions, 0.0) for r in run.requests

@@ -10,7 +10,6 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
-from llem import flops
 from llem.config.schema import DType, LoRAConfig
 from llem.errors import EngineUnavailableError
 
@@ -105,55 +104,6 @@ def head_size(path: str) -> int | None:
     if not config or "num_attention_heads" not in config:
         return None
     return config.get("head_dim") or config["hidden_size"] // config["num_attention_heads"]
-
-
-def eos_ids(path: str, tokenizer: Any) -> set[int]:
-    """Token ids that end a sequence, as vLLM stops on them: the model's generation-config EOS ids and
-    the tokenizer's EOS."""
-    from transformers import GenerationConfig
-
-    from llem.engines.transformers.generation import eos_token_ids
-
-    try:
-        generation_config = GenerationConfig.from_pretrained(path)
-    except OSError:
-        generation_config = GenerationConfig()
-    ids = eos_token_ids(generation_config, tokenizer)
-    return ids | ({int(tokenizer.eos_token_id)} if tokenizer.eos_token_id is not None else set())
-
-
-def parameter_count(path: str) -> int | None:
-    """Parameters stored in the model folder's safetensors files; None when there are none here."""
-    from safetensors import safe_open
-
-    files = sorted(Path(path).glob("*.safetensors")) if Path(path).is_dir() else []
-    if not files:
-        return None
-    total = 0
-    for file in files:
-        with safe_open(str(file), framework="pt") as handle:
-            for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                total += _numel(handle.get_slice(name).get_shape())
-    return total
-
-
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
-
-
-@functools.cache
-def decoder_shape(path: str) -> flops.DecoderShape:
-    """The model's :class:`~llem.flops.DecoderShape`, from its config on the meta device (no weights)."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM
-
-    config = AutoConfig.from_pretrained(path)
-    with torch.device("meta"):
-        model = AutoModelForCausalLM.from_config(config)
-    return flops.decoder_shape(model)
 
 
 def lora_request(lora: LoRAConfig) -> Any:
