@@ -9,8 +9,8 @@ import pytest
 
 from llem.config.fields import _unwrap_optional, check_mapping, check_path_value, field_types
 from llem.config.load import config_hash, load_experiment, to_dict
-from llem.config.rules import DTYPES_BY_ENGINE, check_rules
-from llem.config.schema import Engine, ExperimentConfig, RunnerConfig
+from llem.config.rules import check_rules
+from llem.config.schema import DType, Engine, ExperimentConfig, RunnerConfig
 from llem.errors import ConfigError
 
 
@@ -189,9 +189,22 @@ def test_every_error_is_reported_at_once():
 
 
 def test_engine_tables_are_consulted():
-    cfg = load_experiment({"engine": "vllm", "dtype": "bfloat16"})
-    assert cfg.dtype in DTYPES_BY_ENGINE[Engine.vllm] and check_rules(cfg) == []
+    assert check_rules(load_experiment({"engine": "vllm", "dtype": "bfloat16"})) == []
     assert check_rules(load_experiment({"engine": "vllm", "dtype": "float32"})) == []  # vLLM runs float32
+    assert "dtype: tensorrt does not run float32" in problems({"engine": "tensorrt", "dtype": "float32"})
+
+
+def test_tensorrt_dtypes_and_decoding_are_read_from_its_capability_table(monkeypatch):
+    from llem.engines.tensorrt import capabilities
+
+    narrowed = dataclasses.replace(
+        capabilities.PYTORCH, dtypes=frozenset({DType.float16}), decoding=frozenset({"greedy", "sampling"})
+    )
+    monkeypatch.setitem(capabilities.BACKENDS, narrowed.backend, narrowed)
+    beam = {"tensorrt": {"sampling": {"use_beam_search": True, "best_of": 2}}}
+    msg = problems({"engine": "tensorrt", "dtype": "bfloat16", **beam})
+    assert "dtype: tensorrt does not run bfloat16; use one of float16" in msg
+    assert "decoder: tensorrt has no beam decoding (supported: greedy, sampling)" in msg
 
 
 @pytest.mark.parametrize(

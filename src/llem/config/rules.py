@@ -1,6 +1,7 @@
 """Cross-field rules: what each engine supports, and which fields exclude or need each other.
 
-The tables below are the single source of truth for engine capabilities; the rules read them.
+What an engine supports has one table: the Transformers engine's is below; vLLM's and TensorRT-LLM's
+are their engines' capability tables (``llem.engines.<engine>.capabilities``). The rules read them.
 Every rule returns the issues it finds on a built :class:`ExperimentConfig`.
 """
 
@@ -17,19 +18,11 @@ from llem.config.schema import (
     ExperimentConfig,
 )
 
-# dtypes each engine can run (vLLM runs float32 too, on CPUs and GPUs).
-DTYPES_BY_ENGINE: dict[Engine, frozenset[DType]] = {
-    Engine.transformers: frozenset({DType.float32, DType.float16, DType.bfloat16}),
-    Engine.vllm: frozenset({DType.float32, DType.float16, DType.bfloat16}),
-    Engine.tensorrt: frozenset({DType.float16, DType.bfloat16}),
-}
-
-# Decoding modes each engine implements.
-DECODING_BY_ENGINE: dict[Engine, frozenset[str]] = {
-    Engine.transformers: frozenset({"greedy", "sampling", "beam"}),
-    Engine.vllm: frozenset({"greedy", "sampling", "beam"}),
-    Engine.tensorrt: frozenset({"greedy", "sampling", "beam"}),
-}
+# What the Transformers engine runs; vLLM's and TensorRT-LLM's are in their engines' capability tables
+# (llem.engines.vllm.capabilities, llem.engines.tensorrt.capabilities), which the rules read.
+TRANSFORMERS_DTYPES = frozenset({DType.float32, DType.float16, DType.bfloat16})
+TRANSFORMERS_DECODING = frozenset({"greedy", "sampling", "beam"})
+VLLM_DECODING = frozenset({"greedy", "sampling", "beam"})  # sampling_params, or LLM.beam_search
 
 # Engines that can apply a LoRA adapter at run time (TensorRT-LLM needs it merged beforehand).
 LORA_ENGINES: frozenset[Engine] = frozenset({Engine.transformers, Engine.vllm})
@@ -111,6 +104,28 @@ def rule(fn: Rule) -> Rule:
     return fn
 
 
+def engine_dtypes(cfg: ExperimentConfig) -> frozenset[DType]:
+    """The dtypes the selected engine runs: vLLM's on any device, TensorRT-LLM's on the selected backend."""
+    if cfg.engine is Engine.vllm:
+        from llem.engines.vllm.capabilities import CPU, CUDA
+
+        return CPU.dtypes | CUDA.dtypes
+    if cfg.engine is Engine.tensorrt:
+        from llem.engines.tensorrt.capabilities import table
+
+        return table(cfg.tensorrt).dtypes
+    return TRANSFORMERS_DTYPES
+
+
+def engine_decoding(cfg: ExperimentConfig) -> frozenset[str]:
+    """The decoding modes (``greedy``, ``sampling``, ``beam``) the selected engine implements."""
+    if cfg.engine is Engine.tensorrt:
+        from llem.engines.tensorrt.capabilities import table
+
+        return table(cfg.tensorrt).decoding
+    return VLLM_DECODING if cfg.engine is Engine.vllm else TRANSFORMERS_DECODING
+
+
 def decoding_mode(cfg: ExperimentConfig) -> str:
     """``beam``, ``greedy`` or ``sampling``, as the selected engine will decode."""
     if cfg.transformers and (cfg.transformers.num_beams or 1) > 1:
@@ -184,7 +199,7 @@ def only_selected_engine_section(cfg: ExperimentConfig) -> Iterator[ConfigIssue]
 
 @rule
 def engine_supports_dtype(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
-    allowed = DTYPES_BY_ENGINE[cfg.engine]
+    allowed = engine_dtypes(cfg)
     if cfg.dtype is not None and cfg.dtype not in allowed:
         names = ", ".join(sorted(d.value for d in allowed))
         yield ConfigIssue("dtype", f"{cfg.engine.value} does not run {cfg.dtype.value}; use one of {names}")
@@ -192,9 +207,9 @@ def engine_supports_dtype(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
 
 @rule
 def engine_supports_decoding(cfg: ExperimentConfig) -> Iterator[ConfigIssue]:
-    mode = decoding_mode(cfg)
-    if mode not in DECODING_BY_ENGINE[cfg.engine]:
-        supported = ", ".join(sorted(DECODING_BY_ENGINE[cfg.engine]))
+    mode, supported_modes = decoding_mode(cfg), engine_decoding(cfg)
+    if mode not in supported_modes:
+        supported = ", ".join(sorted(supported_modes))
         yield ConfigIssue("decoder", f"{cfg.engine.value} has no {mode} decoding (supported: {supported})")
 
 
