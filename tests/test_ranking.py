@@ -75,3 +75,29 @@ def test_two_runs_of_one_study_are_told_apart(tmp_path):
     renamed = experiments.assign(source=[str(first), str(tmp_path / "c" / "fake-study" / "2026-03-03")])
     assert set(source_labels(renamed).values()) == {"fake-study/2026-03-02T09-00-00", "fake-study/2026-03-03"}
     assert str(second) in printed(experiments)
+
+
+def test_a_completed_experiment_without_the_ranking_figure_is_listed_unranked(tmp_path):
+    folder = make_study(tmp_path, factors={"dtype": ["float32", "bfloat16", "float16"]}, cycles=1)
+    experiments = aggregate(load_runs(folder))
+    experiments.loc[0, "energy_per_output_token_j.mean"] = float("nan")
+    text = printed(experiments)
+    ranks = [line.split("│")[1].strip() for line in text.splitlines() if line.startswith("│")]
+    assert ranks == ["1", "2", "-"]
+    assert "- not ranked: 1 completed experiment(s) without energy per output token" in text
+
+
+def test_nothing_completed_says_so_instead_of_blaming_energy(tmp_path):
+    folder = make_study(tmp_path, factors={"dtype": ["float32", "bfloat16"]}, cycles=1, failed=[(0, None), (1, None)])
+    text = printed(aggregate(load_runs(folder)))
+    assert "no run completed with a readable result: nothing to rank" in text
+    assert "energy not measured" not in text
+
+
+def test_mixed_peak_memory_scopes_are_said(tmp_path):
+    gpu = make_study(tmp_path / "a", factors={"dtype": ["float32"]}, cycles=1)
+    cpu = make_single_run(tmp_path / "b", energy=False)  # a model on the CPU: the host's peak
+    experiments = aggregate(load_runs([gpu, cpu]))
+    assert set(experiments["peak_memory_scope"]) == {"cuda peak allocated", "peak rss"}
+    assert "peak MiB mixes scopes: cuda peak allocated, peak rss" in printed(experiments)
+    assert "mixes scopes" not in printed(experiments.iloc[:1])

@@ -94,3 +94,62 @@ def test_intervals_never_go_below_zero_and_say_when_clipped(tmp_path):
     print_ranking(experiments, console)
     text = console.export_text()
     assert "8.04 (0*–" in text and "* interval clipped at 0" in text
+
+
+def test_whole_number_factors_stay_whole_beside_a_job_without_its_config(tmp_path):
+    """A job still running (no experiment.json yet) must not turn batch_size 1 into 1.0."""
+    from llem.results.collect import load_runs
+    from llem.results.ranking import describe, varying_factors
+    from llem.results.summary import aggregate
+    from tests.fakes.results_tree import make_sweep
+
+    folder = make_sweep(tmp_path, factors={"transformers.batch_size": [1, 4]})
+    (folder / "2").mkdir()
+    (folder / "2" / "status.json").write_text(json.dumps({"status": "running"}))
+    experiments = aggregate(load_runs(folder))
+    column = experiments["config.transformers.batch_size"]
+    assert column.dtype == "Int64" and column.tolist()[:2] == [1, 4] and pd.isna(column[2])
+    assert describe(experiments.iloc[0], varying_factors(experiments)) == "transformers.batch_size=1"
+
+
+def test_a_completed_run_whose_result_cannot_be_read_is_counted_apart_with_its_reason(tmp_path):
+    from rich.console import Console
+
+    from llem.results.ranking import print_ranking
+
+    folder = study(tmp_path, [("e0", "completed", 2.0), ("e0", "completed", 4.0), ("e0", "completed", 8.0)])
+    (folder / "0001_e0_c1" / "result.json").write_text('{"broken')
+    _, experiments = write_summary(folder)
+    row = experiments.iloc[0]
+    assert (row["n"], row["n_unreadable"], row["n_runs"], row["status"]) == (2, 1, 3, "completed")
+    assert "0001_e0_c1" in row["error"] and "result.json" in row["error"]
+    assert row["n"] == row["output_tokens_per_s.n"]
+    assert pd.read_csv(folder / "summary_experiments.csv")["n_unreadable"].tolist() == [1]
+    console = Console(record=True, width=300)
+    print_ranking(experiments, console)
+    line = next(line for line in console.export_text().splitlines() if line.startswith("completed but unreadable"))
+    assert "1 run(s) of e0 (e0), left out of n" in line and "result.json" in line
+
+
+def test_peak_memory_is_the_models_device_never_the_host_beside_a_gpu(tmp_path):
+    from dataclasses import replace
+
+    from llem.results.summary import peak_memory_mb, peak_memory_scope
+    from tests.fakes.result import example_result
+
+    cpu = example_result()
+    assert (peak_memory_mb(cpu), peak_memory_scope(cpu)) == (120.0, "peak rss")
+    gpu_unmeasured = replace(cpu, model=replace(cpu.model, device="cuda:0"))  # e.g. TensorRT-LLM
+    assert (peak_memory_mb(gpu_unmeasured), peak_memory_scope(gpu_unmeasured)) == (None, None)
+    measured = replace(gpu_unmeasured, memory=replace(cpu.memory, cuda_peak_allocated_mb=500.0))
+    assert (peak_memory_mb(measured), peak_memory_scope(measured)) == (500.0, "cuda peak allocated")
+
+
+def test_a_table_that_cannot_be_written_is_one_error_naming_its_file(tmp_path):
+    from llem.errors import LlemError
+
+    folder = study(tmp_path, [("e0", "completed", 2.0)])
+    (folder / "summary_experiments.csv").mkdir()  # in the way of the file
+    with pytest.raises(LlemError, match=r"summary_experiments\.csv: cannot be written .*make the folder writable"):
+        write_summary(folder)
+    assert not list(folder.glob(".*.tmp"))

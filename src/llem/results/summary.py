@@ -8,21 +8,37 @@ single-run folders); :data:`METRICS` are its metric columns, each a figure of th
 from __future__ import annotations
 
 import math
+import sys
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
 
+from llem.errors import LlemError
 from llem.results.io import write_parquet_atomic, write_text_atomic
 from llem.results.schema import RunResult
 
+if TYPE_CHECKING:
+    from rich.console import Console
 
-def peak_memory_mb(result: RunResult) -> float:
-    """MiB: CUDA peak allocated when torch measured it, else the process's peak resident set."""
-    cuda = result.memory.cuda_peak_allocated_mb
-    return cuda if cuda is not None else result.memory.peak_rss_mb
+CUDA_PEAK, HOST_PEAK = "cuda peak allocated", "peak rss"  # the scopes of peak_memory_mb
+
+
+def peak_memory_scope(result: RunResult) -> str | None:
+    """What :func:`peak_memory_mb` is: :data:`CUDA_PEAK` when torch measured it, :data:`HOST_PEAK` (the
+    process's peak resident set) for a model on the CPU, else None (a GPU peak that was not measured:
+    the host's figure would not be the model's)."""
+    if result.memory.cuda_peak_allocated_mb is not None:
+        return CUDA_PEAK
+    return HOST_PEAK if result.model.device.startswith("cpu") else None
+
+
+def peak_memory_mb(result: RunResult) -> float | None:
+    """MiB of the model's device at its peak: see :func:`peak_memory_scope`."""
+    scope = peak_memory_scope(result)
+    return {CUDA_PEAK: result.memory.cuda_peak_allocated_mb, HOST_PEAK: result.memory.peak_rss_mb}.get(scope)
 
 
 # Result fields summarised per run: column name -> the figure of a result (docs/result-fields.md).
@@ -50,7 +66,7 @@ METRICS: dict[str, Callable[[RunResult], Any]] = {
     "flops": lambda r: r.flops.total,
     "peak_rss_mb": lambda r: r.memory.peak_rss_mb,
     "peak_memory_mb": peak_memory_mb,
-    "peak_memory_scope": lambda r: "cuda peak allocated" if r.memory.cuda_peak_allocated_mb is not None else "peak rss",
+    "peak_memory_scope": peak_memory_scope,
     "host_busy": lambda r: r.host_load.busy if r.host_load else None,
     "n_warnings": lambda r: len(r.warnings),
 }
@@ -103,19 +119,29 @@ def experiment_status(statuses: pd.Series) -> str:
     return next((s for s in STATUS_ORDER if s in present), statuses.iloc[0])
 
 
+def readable(runs: pd.DataFrame) -> pd.Series:
+    """Whether each run's result.json was read: ``n_warnings`` is a count for every result read, empty
+    for every run without one."""
+    return runs["n_warnings"].notna()
+
+
 def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     """One row per experiment (per source folder and experiment id), in run order: its study, engine,
-    ``n`` completed runs of ``n_runs``, ``status`` and ``error`` (the reason when none completed),
-    energy method(s), the ``config.*`` columns, and per metric of :data:`AGGREGATED` across the
-    completed cycles: ``<m>.n``, ``.mean``, ``.std``, ``.cv``, ``.ci95_low``, ``.ci95_high``,
-    ``.ci95_clipped`` (see :func:`statistics`)."""
+    ``n`` completed runs with a readable result of ``n_runs``, ``n_unreadable`` completed runs whose
+    result.json could not be read, ``status``, ``error`` (the reason when none completed, else why a
+    completed run's result could not be read), energy method(s), ``peak_memory_scope`` (the scopes of
+    its peak memory), the ``config.*`` columns (of the runs' types), and per metric of
+    :data:`AGGREGATED` across the completed cycles: ``<m>.n``, ``.mean``, ``.std``, ``.cv``,
+    ``.ci95_low``, ``.ci95_high``, ``.ci95_clipped`` (see :func:`statistics`)."""
     config_columns = [c for c in runs.columns if c.startswith("config.")]
     rows = []
     for (source, experiment_id), group in runs.groupby(["source", "experiment_id"], sort=False, dropna=False):
-        done = group[group["status"] == "completed"]
+        completed = group["status"] == "completed"
+        done, unreadable = group[completed & readable(group)], group[completed & ~readable(group)]
         status = experiment_status(group["status"])
-        errors = group["error"].dropna()
+        errors = (group if status != "completed" else unreadable)["error"].dropna()
         methods = done["energy_method"].dropna().unique()
+        scopes = done["peak_memory_scope"].dropna().unique()
         row: dict[str, Any] = {
             "study": group["study"].iloc[0],
             "source": source,
@@ -123,17 +149,21 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
             "engine": next(iter(group["engine"].dropna()), None),
             "n": len(done),
             "n_runs": len(group),
+            "n_unreadable": len(unreadable),
             "status": status,
-            "error": errors.iloc[0] if status != "completed" and len(errors) else None,
+            "error": errors.iloc[0] if len(errors) else None,
             "energy_method": ", ".join(methods) if len(methods) else None,
             "energy_estimated": bool(done["energy_estimated"].fillna(False).astype(bool).any()),
+            "peak_memory_scope": ", ".join(scopes) if len(scopes) else None,
         }
         row.update({c: next(iter(group[c].dropna()), None) for c in config_columns})
         figures = done[list(AGGREGATED)].to_numpy(dtype=float, na_value=np.nan)  # one array: fast
         for i, metric in enumerate(AGGREGATED):
             row.update({f"{metric}.{k}": v for k, v in statistics(figures[:, i]).items()})
         rows.append(row)
-    return pd.DataFrame(rows)
+    table = pd.DataFrame(rows)
+    # A key some runs lack would turn whole numbers into floats (batch_size=1.0): the runs' types back.
+    return table.astype({c: runs[c].dtype for c in config_columns}) if rows else table
 
 
 def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
@@ -143,15 +173,61 @@ def parquet_ready(table: pd.DataFrame) -> pd.DataFrame:
     return table.assign(**{c: table[c].map(lambda v: None if pd.isna(v) else str(v)) for c in mixed})
 
 
+def write_tables(runs: pd.DataFrame, experiments: pd.DataFrame, folder: Path) -> None:
+    """Write summary.parquet/csv (``runs``) and summary_experiments.parquet/csv (``experiments``) into
+    ``folder``; a :class:`LlemError` naming the file that cannot be written."""
+    path = folder
+    try:
+        for name, table in (("summary", runs), ("summary_experiments", experiments)):
+            path = folder / f"{name}.parquet"
+            write_parquet_atomic(path, parquet_ready(table))
+            path = folder / f"{name}.csv"
+            write_text_atomic(path, table.to_csv(index=False))
+    except OSError as err:
+        raise LlemError(
+            f"{path}: cannot be written ({err.strerror or err}); make the folder writable or move what is in the way"
+        ) from None
+
+
 def write_summary(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write summary.parquet/csv (runs) and summary_experiments.parquet/csv (experiments) into a study
-    or sweep ``folder``; returns both tables."""
+    """Write the run and experiment tables of a study or sweep ``folder`` into it (see
+    :func:`write_tables`); returns both tables."""
+    runs, experiments = tables(folder)
+    write_tables(runs, experiments, Path(runs["source"].iloc[0]))
+    return runs, experiments
+
+
+def tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run table (:func:`llem.results.collect.load_runs`) of ``folder`` and its :func:`aggregate`."""
     from llem.results.collect import load_runs  # collect reads METRICS from here
 
     runs = load_runs(folder)
-    experiments = aggregate(runs)
-    target = Path(runs["source"].iloc[0]) if len(runs) else Path(folder)
-    for name, table in (("summary", runs), ("summary_experiments", experiments)):
-        write_parquet_atomic(target / f"{name}.parquet", parquet_ready(table))
-        write_text_atomic(target / f"{name}.csv", table.to_csv(index=False))
-    return runs, experiments
+    return runs, aggregate(runs)
+
+
+def summarize_quietly(folder: Path, console: Console, *, rank: bool = True) -> None:
+    """At the end of a study or sweep: write its summary tables into ``folder`` and, when ``rank``,
+    its report, and print its experiments ranked. Whatever stops a step is one warning line on stderr,
+    never a failed study or sweep: the results themselves are safe on disk."""
+    from llem.report import write_report_quietly  # plotly: imported only once a study or sweep has ended
+    from llem.results.ranking import print_ranking
+
+    try:
+        runs, experiments = tables(folder)
+    except Exception as err:  # noqa: BLE001  (any failure: the results themselves are safe on disk)
+        _warn(f"{folder}: not summarised", err)
+        return
+    try:
+        write_tables(runs, experiments, Path(runs["source"].iloc[0]))
+    except Exception as err:  # noqa: BLE001
+        _warn("summary tables not written", err)
+    if not rank:
+        return
+    try:
+        print_ranking(experiments, console, report=write_report_quietly([folder], console))
+    except Exception as err:  # noqa: BLE001
+        _warn(f"{folder}: ranking not printed", err)
+
+
+def _warn(what: str, err: BaseException) -> None:
+    print(f"llem: warning: {what}: {str(err) or type(err).__name__}", file=sys.stderr)
