@@ -261,3 +261,35 @@ def test_a_whole_measurement_on_the_fake_writes_its_result(tllm, tiny_model_path
     assert result.latency.ttft.count == 3 and result.latency.itl.count == 3 * 7
     assert result.engine.build.cache in ("built", "reused") and "engine_build" not in result.engine.effective_config
     assert tllm.calls("shutdown")  # closed when the measurement ended
+
+
+def test_the_last_progress_line_is_written_after_the_measured_window_ends(tllm, monkeypatch, tmp_path):
+    import time
+
+    from llem.measure import measure
+    from llem.progress import Progress
+    from llem.telemetry.session import Telemetry
+
+    finished_at: list[float] = []
+    window_ends: list[float] = []
+    write_final_line, end_telemetry = Progress.finish, Telemetry.finish
+
+    def finish(progress: Progress) -> None:
+        if progress.phase == "measuring":
+            finished_at.append(time.time())
+            time.sleep(0.001)  # a clock that ticks on: a window end taken after this line would be later
+        write_final_line(progress)
+
+    def end_window(telemetry: Telemetry, start_s: float, end_s: float, *args: object):
+        window_ends.append(end_s)
+        return end_telemetry(telemetry, start_s, end_s, *args)
+
+    monkeypatch.setattr(Progress, "finish", finish)
+    monkeypatch.setattr(Telemetry, "finish", end_window)
+    synthetic = {"source": "synthetic", "input_len": 8, "output_len": 4, "n_prompts": 2}
+    cfg = load_experiment(
+        {"model": "llem-tiny", "engine": "tensorrt", "energy_sampler": None, "gpu_telemetry": False}
+        | {"dataset": synthetic, "warmup": {"n_warmup": 0}}
+    )
+    measure(cfg, tmp_path)
+    assert len(finished_at) == len(window_ends) == 1 and window_ends[0] <= finished_at[0]

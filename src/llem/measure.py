@@ -127,10 +127,10 @@ def _measure(cfg: ExperimentConfig, output_dir: Path, prior_warnings: list[str] 
         engine.synchronize()
         inference_time_s = time.perf_counter() - t0
         reading = sampler.end_window() if sampler is not None else None
-        progress.finish()
         inference_end = utc_now()
         phases.inference = inference_time_s
         window_end_s = time.time()
+        progress.finish()  # a log write: after the window's end is taken
         host_load, host_warnings = host.finish()
         window_start_s = reading.start_unix_s if reading else window_end_s - inference_time_s
         telemetry_record, telemetry_warnings = telemetry.finish(
