@@ -293,3 +293,14 @@ def test_the_last_progress_line_is_written_after_the_measured_window_ends(tllm, 
     )
     measure(cfg, tmp_path)
     assert len(finished_at) == len(window_ends) == 1 and window_ends[0] <= finished_at[0]
+
+
+def test_the_engine_takes_its_shared_helpers_from_the_common_module_not_from_the_vllm_engine():
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, llem.engines.tensorrt.engine; print(any(m.startswith('llem.engines.vllm.') for m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "False"
