@@ -13,8 +13,9 @@ import pytest
 from omegaconf import OmegaConf
 from rich.console import Console
 
-from llem.callbacks import SweepReport, rank_sweep
+from llem.callbacks import SweepReport
 from llem.results.collect import load_runs
+from llem.results.summary import summarize_quietly
 from tests.fakes.results_tree import make_single_run, make_study, make_sweep
 
 FACTORS = {"dtype": ["float32", "bfloat16"], "transformers.batch_size": [1, 4]}
@@ -135,9 +136,9 @@ def test_the_end_of_a_sweep_writes_its_tables_and_ranks_it(tmp_path, capsys):
 def test_a_sweep_without_jobs_warns_instead_of_ranking(tmp_path, capsys):
     (tmp_path / "multirun.yaml").write_text("hydra: {}\n")
     console = Console(record=True)
-    rank_sweep(tmp_path, console)
+    summarize_quietly(tmp_path, console)
     assert console.export_text() == ""
-    assert "llem: warning: the sweep's summary was not written" in capsys.readouterr().err
+    assert f"llem: warning: {tmp_path}: not summarised" in capsys.readouterr().err
 
 
 def test_report_of_a_sweep_and_of_a_study_beside_it(results, tmp_path):
@@ -172,7 +173,51 @@ def test_a_damaged_study_is_listed_as_unreadable_and_left_out_of_the_export(tmp_
     assert table["runs"][1].startswith("unreadable: ") and "not valid JSON" in table["runs"][1]
     assert table["runs"][0] == "1 completed" and table["best"][0] == load_runs(sweep)["experiment_id"][0]
     assert table["best_figure"][0].endswith(" mJ/token")
-    files = catalog.export(found, tmp_path / "out", "csv")
-    assert pd.read_csv(files[0])["source"].unique().tolist() == [str(sweep)]
+    exported = catalog.export(found, tmp_path / "out", "csv")
+    assert pd.read_csv(exported.files[0])["source"].unique().tolist() == [str(sweep)]
+    assert [e.id for e in exported.entries] == [found[0].id] and exported.left_out == [found[1]]
     assert catalog.find(tmp_path, str(sweep)).id == "multirun/2026-03-02T09-00-00"
     assert catalog.find(tmp_path, "multirun").folder.path == sweep
+
+
+def test_export_counts_what_it_exported_and_names_what_it_left_out(tmp_path):
+    make_sweep(tmp_path / "outputs", factors={"dtype": ["float32"]})
+    damaged = tmp_path / "outputs" / "broken" / "2026-01-01T00-00-00"
+    damaged.mkdir(parents=True)
+    (damaged / "manifest.json").write_text("[")
+    proc = llem("results", "export", str(tmp_path / "out"), cwd=tmp_path)
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.startswith("1 of 2 studies, sweeps and runs under outputs exported to ")
+    assert (
+        proc.stderr == "llem: warning: left out as unreadable (`llem results` says why): broken/2026-01-01T00-00-00\n"
+    )
+
+
+def test_summarize_still_ranks_when_its_tables_cannot_be_written(tmp_path):
+    study = make_study(tmp_path, factors={"dtype": ["float32", "bfloat16"]}, cycles=1)
+    (study / "summary.parquet").mkdir()  # in the way of the file
+    proc = llem("summarize", str(study), cwd=tmp_path)
+    assert proc.returncode == 1 and "Traceback" not in proc.stderr, proc.stderr
+    assert proc.stderr.count("\n") == 1 and proc.stderr.startswith("llem: warning: study fake-study not summarised")
+    assert f"{study / 'summary.parquet'}: cannot be written" in proc.stderr
+    assert "experiments by energy per output token" in proc.stdout and "bfloat16" in proc.stdout
+
+
+def test_a_ranking_that_breaks_is_a_warning_line_at_the_end_of_a_sweep_and_a_study(tmp_path, monkeypatch, capsys):
+    from llem.study import run
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("ranking broke")
+
+    monkeypatch.setattr("llem.results.ranking.print_ranking", broken)
+    sweep = make_sweep(tmp_path / "sweep", factors={"dtype": ["float32"]})
+    SweepReport().on_multirun_end(OmegaConf.create({"hydra": {"sweep": {"dir": str(sweep)}}}))  # no exit 1
+    err = capsys.readouterr().err
+    assert f"llem: warning: {sweep}: ranking not printed: ranking broke" in err and "sweep finished: 1/1" in err
+    assert (sweep / "summary.csv").is_file()
+    study = make_study(tmp_path / "study", factors={"dtype": ["float32"]}, cycles=1)
+    monkeypatch.setattr(run, "run_hydra", lambda argv: None)  # the study has already run
+    console = Console(record=True, width=200)
+    assert run._run_in(study, [], console, locked=False) == 0
+    assert f"llem: warning: {study}: ranking not printed: ranking broke" in capsys.readouterr().err
+    assert "Study complete: 1/1 ran, 0 failed" in console.export_text()  # the final panel follows

@@ -12,8 +12,6 @@ from hydra.experimental.callback import Callback
 from omegaconf import DictConfig
 from rich.console import Console
 
-from llem.errors import LlemError
-
 
 def job_statuses(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     """``(job dir, status)`` of every job folder under ``sweep_dir`` that has a status.json."""
@@ -26,28 +24,15 @@ def job_statuses(sweep_dir: Path) -> list[tuple[Path, dict[str, Any]]]:
     return found
 
 
-def rank_sweep(sweep_dir: Path, console: Console) -> None:
-    """Write the sweep's summary tables and report into its folder and print its experiments ranked;
-    what stops that is one warning line, never a failed sweep."""
-    from llem.report import write_report_quietly  # plotly: imported only once a sweep has ended
-    from llem.results.ranking import print_ranking
-    from llem.results.summary import write_summary
-
-    try:
-        _, experiments = write_summary(sweep_dir)
-    except (LlemError, OSError) as err:
-        print(f"llem: warning: the sweep's summary was not written: {err}", file=sys.stderr)
-        return
-    print_ranking(experiments, console, report=write_report_quietly([sweep_dir], console))
-
-
 class SweepReport(Callback):
     """After a multirun: the summary tables and the ranked experiments, one line per failed job, a
     total, and exit code 1 if any job failed."""
 
     def on_multirun_end(self, config: DictConfig, **kwargs: Any) -> None:
+        from llem.results.summary import summarize_quietly  # pandas: imported only once a sweep has ended
+
         sweep_dir = Path(config.hydra.sweep.dir)
-        rank_sweep(sweep_dir, Console())
+        summarize_quietly(sweep_dir, Console())  # what stops it is a warning line, never a failed sweep
         statuses = job_statuses(sweep_dir)
         failed = [(d, s) for d, s in statuses if s.get("status") != "completed"]
         for job_dir, status in failed:

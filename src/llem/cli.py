@@ -77,17 +77,25 @@ def _run(args: argparse.Namespace) -> int:
 
 
 def _summarize(args: argparse.Namespace) -> int:
+    """Write each study's and sweep's tables and rank them all; a folder whose tables cannot be written
+    is one warning line (the ranking still prints) and exit code 1."""
     from llem.results.collect import load_runs, result_folder
     from llem.results.ranking import print_ranking
-    from llem.results.summary import aggregate, write_summary
+    from llem.results.summary import aggregate, tables, write_tables
 
     console = Console()
     folders = [result_folder(path) for path in args.paths]
-    experiments = None
+    experiments, unwritten = None, 0
     for folder in folders:
         if folder.kind == "run":  # one run: nothing to tabulate beside it
             continue
-        runs, experiments = write_summary(folder.path)
+        runs, experiments = tables(folder.path)
+        try:
+            write_tables(runs, experiments, folder.path)
+        except LlemError as err:
+            print(f"llem: warning: {folder.kind} {folder.name} not summarised: {err}", file=sys.stderr)
+            unwritten += 1
+            continue
         console.print(
             f"{folder.kind} {folder.name}: {len(runs)} runs, {len(experiments)} experiments summarised in "
             f"{folder.path}/summary.csv, summary_experiments.csv (and .parquet)",
@@ -98,12 +106,12 @@ def _summarize(args: argparse.Namespace) -> int:
     report = None
     if len(folders) > 1 or experiments is None:
         experiments = aggregate(load_runs([f.path for f in folders]))
-    else:  # one study or sweep: its report too, as at the end of a run (a partial one included)
+    elif not unwritten:  # one study or sweep: its report too, as at the end of a run (a partial one included)
         from llem.report import write_report_quietly
 
         report = write_report_quietly([folders[0].path], console)
     print_ranking(experiments, console, report=report)
-    return 0
+    return 1 if unwritten else 0
 
 
 def _results(args: argparse.Namespace) -> int:
@@ -122,8 +130,14 @@ def _results(args: argparse.Namespace) -> int:
         return 0
     found = catalog.entries(root)
     if args.action == "export":
-        files = catalog.export(found, Path(args.dir), args.format)
-        print(f"{len(found)} studies, sweeps and runs under {root} exported to {', '.join(map(str, files))}")
+        done = catalog.export(found, Path(args.dir), args.format)
+        print(
+            f"{len(done.entries)} of {len(found)} studies, sweeps and runs under {root} exported to "
+            f"{', '.join(map(str, done.files))}"
+        )
+        if done.left_out:
+            left_out = ", ".join(e.id for e in done.left_out)
+            print(f"llem: warning: left out as unreadable (`llem results` says why): {left_out}", file=sys.stderr)
         return 0
     if not found:
         print(f"no studies, sweeps or runs under {root}")

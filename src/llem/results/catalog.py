@@ -24,8 +24,9 @@ from llem.results.collect import (
     result_folder,
     sweep_jobs,
 )
+from llem.results.figures import ENERGY, METRICS, number
 from llem.results.io import read_json, write_parquet_atomic, write_text_atomic
-from llem.results.ranking import ENERGY, describe, ranked, ranking_metric, varying_factors
+from llem.results.ranking import describe, ranked, ranking_metric, varying_factors
 from llem.results.summary import aggregate, parquet_ready
 from llem.study.manifest import read_manifest
 
@@ -116,20 +117,29 @@ def best(experiments: pd.DataFrame) -> tuple[str, str]:
         return "", ""
     top = done.iloc[0]
     mean = top[f"{metric}.mean"]
-    figure = f"{mean * 1e3:.3g} mJ/token" if metric == ENERGY else f"{mean:.3g} tok/s"
+    figure = f"{number(mean * METRICS[metric].scale)} {'mJ/token' if metric == ENERGY else 'tok/s'}"
     return describe(top, varying_factors(experiments)), figure
 
 
-def export(found: list[Entry], target: Path, fmt: str) -> list[Path]:
+@dataclass(frozen=True)
+class Export:
+    """What :func:`export` wrote: its ``files``, the ``entries`` in them and those ``left_out`` (damaged)."""
+
+    files: list[Path]
+    entries: list[Entry]
+    left_out: list[Entry]
+
+
+def export(found: list[Entry], target: Path, fmt: str) -> Export:
     """Write every run of ``found`` (``runs.<fmt>``) and every experiment (``experiments.<fmt>``) into
-    ``target`` (created if missing), with the ``study`` and ``source`` columns; returns the files.
-    Entries whose folder is damaged are left out; a :class:`LlemError` when none is left."""
+    ``target`` (created if missing), with the ``study`` and ``source`` columns. Entries whose folder is
+    damaged are left out; a :class:`LlemError` when none is left."""
     if fmt not in EXPORT_FORMATS:
         raise LlemError(f"unknown export format {fmt!r}; choose {' or '.join(EXPORT_FORMATS)}")
-    readable = [e.folder.path for e in found if _readable(e.folder)]
+    readable = [e for e in found if _readable(e.folder)]
     if not readable:
         raise LlemError("no readable results to export; `llem results` lists what is there")
-    runs = load_runs(readable)
+    runs = load_runs([e.folder.path for e in readable])
     files = []
     try:
         target.mkdir(parents=True, exist_ok=True)
@@ -144,7 +154,7 @@ def export(found: list[Entry], target: Path, fmt: str) -> list[Path]:
         raise LlemError(
             f"{target}: cannot write the export there ({err.strerror or err}); choose another folder"
         ) from None
-    return files
+    return Export(files, readable, [e for e in found if e not in readable])
 
 
 def _readable(folder: ResultFolder) -> bool:

@@ -9,8 +9,7 @@ from rich.console import Console
 
 from llem.models.config_file import local_model_config
 from llem.results.io import read_json, write_text_atomic
-from llem.results.ranking import print_ranking
-from llem.results.summary import write_summary
+from llem.results.summary import summarize_quietly
 from llem.study.launch import (
     RunOptions,
     build_plan,
@@ -79,13 +78,10 @@ def _run_in(folder: Path, argv: list[str], console: Console, locked: bool) -> in
         with locks:
             run_hydra(argv)
     except KeyboardInterrupt:
-        write_summary(folder)
+        summarize_quietly(folder, console, rank=False)
         final_panel(read_json(folder / "manifest.json"), console)
         return 130
-    from llem.report import write_report_quietly  # plotly: imported once the study has run
-
-    _, experiments = write_summary(folder)
-    print_ranking(experiments, console, report=write_report_quietly([folder], console))
+    summarize_quietly(folder, console)  # a failure here is a warning line: the panel and exit code follow
     manifest = read_json(folder / "manifest.json")
     final_panel(manifest, console)
     return (
