@@ -231,3 +231,8 @@ def test_a_baseline_without_a_completed_run_says_so(study):
     failed = runs.loc[runs["status"] == "failed", "experiment_id"].iloc[0]
     with pytest.raises(LlemError, match=f"--baseline {failed}: that experiment has no completed run"):
         build_report([study], output=study / "baseline.html", baseline=failed)
+
+
+def test_figures_write_slashes_plainly_and_symmetric_error_bars_once(study_html):
+    charts = re.search("<section id='pareto'>.*?<section id='significance'>", study_html, re.S).group(0)  # as written
+    assert "\\u002f" not in charts and "/" in charts and '"symmetric":true' in charts

@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from llem.report import build_report
+from llem.report.data import load_report_data
 from tests.fakes.results_tree import make_study
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
@@ -67,3 +68,27 @@ def test_report_renders_in_headless_chromium(tmp_path):
     )
     report = build_report([study])
     assert_complete(render(report, tmp_path / "report.png"), report.read_text())
+
+
+@needs_chromium
+def test_the_experiments_menu_sorts_the_table(tmp_path):
+    study = make_study(tmp_path, factors={"dtype": ["float16", "bfloat16"], "transformers.batch_size": [1, 4]})
+    report = build_report([study])
+    experiments = load_report_data([study]).experiments
+    first = experiments["experiment_id"].iloc[0]
+    best = experiments.sort_values("output_tokens_per_s.mean", ascending=False)["experiment_id"].iloc[0]
+    assert first != best
+    html = report.read_text()
+    assert html.count(f'"{best}"') == 1  # the table's values are written once, not once per sort order
+    click = (  # a click on the menu entry, as plotly reports it
+        "<script>document.addEventListener('DOMContentLoaded', function () {"
+        "var table = document.querySelector('#experiments .plotly-graph-div');"
+        "var entry = table.layout.updatemenus[0].buttons.find(b => b.label.startsWith('sort by output tok/s'));"
+        "table.emit('plotly_buttonclicked', {button: entry}); });</script></body>"
+    )
+    clicked = tmp_path / "clicked.html"
+    clicked.write_text(html.replace("</body>", click))
+    rendered = render(clicked, tmp_path / "clicked.png")
+    assert rendered.console == [], rendered.console
+    cells = re.search(r'id="experiments".*?id="pareto"', rendered.dom, re.S).group(0)
+    assert cells.index(f">{best}<") < cells.index(f">{first}<")

@@ -10,12 +10,14 @@ are made.
 from __future__ import annotations
 
 import os
+import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
 import plotly.graph_objects as go
 import plotly.io as pio
+from plotly.offline import get_plotlyjs
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
@@ -51,6 +53,9 @@ TEMPLATE = go.layout.Template(
         "hoverlabel": {"align": "left"},
     }
 )
+# plotly escapes "/" in its JSON (6 characters each, frequent in base64 arrays); "<" stays escaped, so
+# "/" itself cannot close a script. Not after a backslash: that "\u002f" is text, not an escape.
+ESCAPED_SLASH = re.compile(r"(?<!\\)\\u002f")
 SECTIONS = {
     "experiments": "Experiments",
     "pareto": "Pareto fronts",
@@ -62,7 +67,7 @@ SECTIONS = {
 
 
 class Page:
-    """Figures as HTML: plotly.js is written inline with the first figure only."""
+    """Figures as HTML: plotly.js is written inline before the first figure only."""
 
     def __init__(self) -> None:
         self.has_plotlyjs = False
@@ -72,10 +77,13 @@ class Page:
         html = pio.to_html(
             figure,
             full_html=False,
-            include_plotlyjs=not self.has_plotlyjs,
+            include_plotlyjs=False,
             config={"displaylogo": False, "responsive": True},
             default_width="100%",
         )
+        html = ESCAPED_SLASH.sub("/", html)
+        if not self.has_plotlyjs:
+            html = f"<script charset='utf-8'>{get_plotlyjs()}</script>{html}"
         self.has_plotlyjs = True
         return html
 
@@ -87,7 +95,7 @@ def build_report(paths: Sequence[Path], *, output: str | Path | None = None, bas
     baseline_id = baseline_key(data, baseline)
     page = Page()
     body = {
-        "experiments": page.figure(tables.experiments_figure(data)) + tables.notes_html(data),
+        "experiments": page.figure(tables.experiments_figure(data)) + tables.SORT_SCRIPT + tables.notes_html(data),
         "pareto": _pareto(data, page),
         "effects": _effects(data, page),
         "significance": significance_html(data, baseline_id),

@@ -132,11 +132,14 @@ def _scaled(rows: pd.DataFrame, metric: str, field: str) -> np.ndarray:
 
 
 def _error_bar(rows: pd.DataFrame, metric: str) -> dict[str, object]:
-    """Asymmetric 95% CI bars (none where an experiment has one completed cycle)."""
+    """95% CI bars (none where an experiment has one completed cycle); written once when every bar is
+    symmetric (within float32 rounding), else high and low arms apart."""
     mean = rows[f"{metric}.mean"].astype(float)
     scale = METRICS[metric].scale
     plus = ((rows[f"{metric}.ci95_high"].astype(float) - mean) * scale).fillna(0).to_numpy("float32")
     minus = ((mean - rows[f"{metric}.ci95_low"].astype(float)) * scale).fillna(0).to_numpy("float32")
+    if np.allclose(plus, minus, rtol=1e-5, atol=0):
+        return {"type": "data", "symmetric": True, "array": plus, "thickness": 1}
     return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "thickness": 1}
 
 

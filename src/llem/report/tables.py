@@ -1,5 +1,8 @@
 """The experiments table: one row per experiment, factors by name, mean (95% CI) of each figure, status
-and reason; a plotly table whose menu sorts it by any figure (best first)."""
+and reason; a plotly table whose menu sorts it by any figure (best first).
+
+The table's values are written once, in run order; each menu entry holds only its row order, which
+:data:`SORT_SCRIPT` applies (a menu of plotly's own restyle would repeat every value per entry)."""
 
 from __future__ import annotations
 
@@ -12,12 +15,21 @@ from llem.report.data import ReportData, factor_name
 from llem.report.numbers import mean_ci
 from llem.results.figures import CLIPPED, METRICS
 
+# Reorders the rows of the table in section #experiments by the row order its menu entry holds (args[0]).
+SORT_SCRIPT = """<script>document.addEventListener("DOMContentLoaded", function () {
+var table = document.querySelector("#experiments .plotly-graph-div"), runOrder = table.data[0].cells.values;
+table.on("plotly_buttonclicked", function (event) {
+var order = event.button.args[0];
+Plotly.restyle(table, {"cells.values": [runOrder.map(function (column) {
+return order.map(function (row) { return column[row]; }); })]});
+});
+});</script>"""
 ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 32, 100, 800  # pixels; a long row wraps onto a second line
 REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
 
 
 def experiments_figure(data: ReportData) -> go.Figure:
-    """The sortable table of :attr:`ReportData.experiments`."""
+    """The table of :attr:`ReportData.experiments`, sorted by its menu through :data:`SORT_SCRIPT`."""
     table = data.experiments
     shown = [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
     columns: dict[str, list[str]] = {}
@@ -39,7 +51,6 @@ def experiments_figure(data: ReportData) -> go.Figure:
         orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = [
             table.index.get_loc(i) for i in ranked.index
         ]
-    values = {name: [[col[i] for i in order] for col in columns.values()] for name, order in orders.items()}
     figure = go.Figure(
         go.Table(
             columnwidth=[3 if name == "reason" else 1.2 if name in labels else 1 for name in columns],
@@ -48,12 +59,10 @@ def experiments_figure(data: ReportData) -> go.Figure:
                 "align": "left",
                 "fill_color": "#e8edf3",
             },
-            cells={"values": values["run order"], "align": "left", "height": ROW_PX},
+            cells={"values": list(columns.values()), "align": "left", "height": ROW_PX},
         )
     )
-    buttons = [
-        {"label": f"sort by {name}", "method": "restyle", "args": [{"cells.values": [v]}]} for name, v in values.items()
-    ]
+    buttons = [{"label": f"sort by {name}", "method": "skip", "args": [order]} for name, order in orders.items()]
     figure.update_layout(
         updatemenus=[
             {"buttons": buttons, "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "direction": "down"}
