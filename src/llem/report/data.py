@@ -24,7 +24,7 @@ from llem.results.summary import aggregate
 @dataclass
 class ReportData:
     """``runs``: one row per run (plus ``label``, ``run_label``, ``readable``); ``experiments``: one row per
-    experiment (plus ``label``, ``key``, ``folder``: its folder's distinct label, ``n_readable``);
+    experiment (plus ``label``, ``key``, ``folder``: its folder's distinct label);
     ``factors``: the ``config.*`` columns that vary; ``results``: job folder ->
     the run's result (completed runs whose result.json reads)."""
 
@@ -46,7 +46,7 @@ class ReportData:
 
 def load_report_data(paths: Sequence[Path]) -> ReportData:
     """The runs and experiments of ``paths`` with labels naming the factors by name and value; a run's
-    ``readable``: completed with a result.json that reads (an experiment's ``n_readable`` counts them)."""
+    ``readable``: completed with a result.json that reads (an experiment's ``n`` counts them)."""
     runs = load_runs(list(paths))
     experiments = aggregate(runs)
     factors = [c for c in runs.columns if c.startswith("config.")]
@@ -61,8 +61,6 @@ def load_report_data(paths: Sequence[Path]) -> ReportData:
     runs["key"] = by_experiment["key"].reindex(index).to_numpy()
     runs["label"] = by_experiment["label"].reindex(index).to_numpy()
     runs["run_label"] = [f"{label}, cycle {cycle}" for label, cycle in zip(runs["label"], runs["cycle"])]
-    readable = runs.groupby("key")["readable"].sum()
-    experiments["n_readable"] = readable.reindex(experiments["key"]).fillna(0).astype(int).to_numpy()
     return ReportData(runs, experiments, factors, results)
 
 

@@ -26,8 +26,8 @@ def baseline_key(data: ReportData, baseline: str | None) -> str | None:
     if len(matches) != 1:
         found = "several experiments match it" if len(matches) else "no experiment has that id"
         raise LlemError(f"--baseline {baseline}: {found}; give one of: {', '.join(keys)}")
-    if data.experiments.loc[matches.index[0], "n_readable"] == 0:
-        usable = keys[data.experiments["n_readable"] > 0]
+    if data.experiments.loc[matches.index[0], "n"] == 0:
+        usable = keys[data.experiments["n"] > 0]
         raise LlemError(
             f"--baseline {baseline}: that experiment has no completed run with a readable result; "
             f"give one of: {', '.join(usable) or '(none: no run completed)'}"

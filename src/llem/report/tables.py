@@ -37,7 +37,7 @@ def experiments_figure(data: ReportData) -> go.Figure:
         columns["study"] = table["folder"].astype(str).tolist()
     columns["id"] = table["experiment_id"].astype(str).tolist()
     columns.update({factor_name(f): table[f].astype(str).tolist() for f in data.factors if f in table})
-    columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n_readable"], table["n_runs"])]
+    columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
     columns["status"] = table["status"].astype(str).tolist()
     labels = [METRICS[m].label for m in shown]
     columns.update({METRICS[m].label: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
