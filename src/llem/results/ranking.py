@@ -99,8 +99,8 @@ def print_ranking(
     if several:
         table.add_column("study", overflow="fold")
     table.add_column("experiment", no_wrap=True)
-    for factor in factors:
-        table.add_column(escape(factor.removeprefix("config.")), overflow="fold")
+    for heading in _headings(factors):
+        table.add_column(escape(heading), overflow="fold")
     table.add_column("n", justify="right", no_wrap=True)
     for m in columns:
         table.add_column(METRICS[m].heading, justify="right", overflow="fold")  # wrapped, never cut short
@@ -171,6 +171,14 @@ def _unreadable_lines(order: pd.DataFrame, factors: list[str], labels: dict[str,
 
 def _title(metric: str) -> str:
     return "experiments by " + _name(metric)
+
+
+def _headings(factors: list[str]) -> list[str]:
+    """Each factor's column heading: its last key (``transformers.batch_size`` -> ``batch_size``), or the
+    whole dotted path where two factors share a last key; narrow columns keep a table readable at 80."""
+    paths = [f.removeprefix("config.") for f in factors]
+    last = [p.rsplit(".", 1)[-1] for p in paths]
+    return [short if last.count(short) == 1 else path for path, short in zip(paths, last)]
 
 
 def _name(metric: str) -> str:
