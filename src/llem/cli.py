@@ -153,8 +153,8 @@ def _results(args: argparse.Namespace) -> int:
 def _report(args: argparse.Namespace) -> int:
     from llem.report import build_report
 
-    output = Path(args.output) if args.output else None
-    path = build_report([Path(p) for p in args.paths], output=output, baseline=args.baseline)
+    # as given: a trailing "/" says a folder, which Path would drop
+    path = build_report([Path(p) for p in args.paths], output=args.output or None, baseline=args.baseline)
     print(f"report: {path}")
     return 0
 
@@ -316,7 +316,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     report = sub.add_parser("report", help="write an HTML report of studies, sweeps or runs and print its path")
     report.add_argument("paths", nargs="+", metavar="PATH", help=RESULT_FOLDERS)
-    report.add_argument("--output", metavar="FILE", help="where to write the report (an .html file)")
+    report.add_argument(
+        "--output", metavar="PATH", help="where to write the report: an .html file, or a folder to hold report.html"
+    )
     report.add_argument("--baseline", metavar="EXPERIMENT", help="experiment ID every other is compared with")
     report.set_defaults(handler=_report)
 

@@ -95,7 +95,7 @@ def build_report(paths: Sequence[Path], *, output: str | Path | None = None, bas
     baseline_id = baseline_key(data, baseline)
     page = Page()
     body = {
-        "experiments": page.figure(tables.experiments_figure(data)) + tables.SORT_SCRIPT + tables.notes_html(data),
+        "experiments": page.figure(tables.experiments_figure(data)) + tables.notes_html(data),
         "pareto": _pareto(data, page),
         "effects": _effects(data, page),
         "significance": significance_html(data, baseline_id),

@@ -1,8 +1,6 @@
 """The experiments table: one row per experiment, factors by name, mean (95% CI) of each figure, status
-and reason; a plotly table whose menu sorts it by any figure (best first).
-
-The table's values are written once, in run order; each menu entry holds only its row order, which
-:data:`SORT_SCRIPT` applies (a menu of plotly's own restyle would repeat every value per entry)."""
+and reason; a plotly table whose menu sorts it by any figure (best first): each menu entry is plotly's own
+restyle with the table's values in its order, so the values are written once per order (no script of llem's)."""
 
 from __future__ import annotations
 
@@ -15,21 +13,12 @@ from llem.report.data import ReportData, factor_name
 from llem.report.numbers import mean_ci
 from llem.results.figures import CLIPPED, METRICS
 
-# Reorders the rows of the table in section #experiments by the row order its menu entry holds (args[0]).
-SORT_SCRIPT = """<script>document.addEventListener("DOMContentLoaded", function () {
-var table = document.querySelector("#experiments .plotly-graph-div"), runOrder = table.data[0].cells.values;
-table.on("plotly_buttonclicked", function (event) {
-var order = event.button.args[0];
-Plotly.restyle(table, {"cells.values": [runOrder.map(function (column) {
-return order.map(function (row) { return column[row]; }); })]});
-});
-});</script>"""
 ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 32, 100, 800  # pixels; a long row wraps onto a second line
 REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
 
 
 def experiments_figure(data: ReportData) -> go.Figure:
-    """The table of :attr:`ReportData.experiments`, sorted by its menu through :data:`SORT_SCRIPT`."""
+    """The sortable table of :attr:`ReportData.experiments`."""
     table = data.experiments
     shown = [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
     columns: dict[str, list[str]] = {}
@@ -51,6 +40,7 @@ def experiments_figure(data: ReportData) -> go.Figure:
         orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = [
             table.index.get_loc(i) for i in ranked.index
         ]
+    values = {name: [[col[i] for i in order] for col in columns.values()] for name, order in orders.items()}
     figure = go.Figure(
         go.Table(
             columnwidth=[3 if name == "reason" else 1.2 if name in labels else 1 for name in columns],
@@ -59,10 +49,12 @@ def experiments_figure(data: ReportData) -> go.Figure:
                 "align": "left",
                 "fill_color": "#e8edf3",
             },
-            cells={"values": list(columns.values()), "align": "left", "height": ROW_PX},
+            cells={"values": values["run order"], "align": "left", "height": ROW_PX},
         )
     )
-    buttons = [{"label": f"sort by {name}", "method": "skip", "args": [order]} for name, order in orders.items()]
+    buttons = [
+        {"label": f"sort by {name}", "method": "restyle", "args": [{"cells.values": [v]}]} for name, v in values.items()
+    ]
     figure.update_layout(
         updatemenus=[
             {"buttons": buttons, "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "direction": "down"}
