@@ -35,7 +35,7 @@ def test_with_a_gpu_the_hint_is_the_install(monkeypatch):
 
 def test_installed_but_no_gpu_visible_is_one_problem(monkeypatch):
     monkeypatch.setattr(llem.engines, "is_available", lambda engine: True)
-    monkeypatch.setattr(llem.preflight, "_cuda_visible", lambda: False)
+    monkeypatch.setattr(llem.preflight, "cuda_visible", lambda: False)
     problems = [p for p in machine_problems(load_experiment(TRT)) if "engine=tensorrt" in p]
     assert problems == [
         "engine=tensorrt runs on NVIDIA GPUs only, and none is visible here (no NVIDIA driver, or "
@@ -57,3 +57,16 @@ def test_python_m_llem_fails_before_load_with_one_line(tmp_path):
     assert line.startswith("llem: engine=tensorrt needs the 'tensorrt_llm' package, which is not installed here: ")
     assert "llem[tensorrt]" in line and "runner.kind=docker" in line
     assert not (tmp_path / "run" / "result.json").exists()
+
+
+def test_llem_config_says_an_installed_tensorrt_llm_cannot_run_without_a_gpu(monkeypatch):
+    import llem.machine
+
+    real_version = llem.machine._version
+    monkeypatch.setattr(llem.machine, "_version", lambda p: "1.2.1" if p == "tensorrt-llm" else real_version(p))
+    for visible in (False, True):
+        monkeypatch.setattr(llem.preflight, "cuda_visible", lambda visible=visible: visible)
+        (probe,) = [p for p in llem.machine.engines() if p.name == "tensorrt"]
+        assert probe.available is visible
+        assert probe.detail.startswith("1.2.1 (tensorrt-llm)")
+        assert ("runs on NVIDIA GPUs only and none is visible here" in probe.detail) is not visible

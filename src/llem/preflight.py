@@ -59,7 +59,7 @@ def machine_problems(cfg: ExperimentConfig, runner_kind: str = "process", in_stu
     else:
         problems += _gpu_only_problem(cfg)
     device_map = cfg.transformers.device_map if cfg.transformers else None
-    if device_map and (device_map.startswith("cuda") or device_map.isdigit()) and not _cuda_visible():
+    if device_map and (device_map.startswith("cuda") or device_map.isdigit()) and not cuda_visible():
         problems.append(
             f"transformers.device_map={device_map}: no CUDA GPU is visible here; "
             "use transformers.device_map=cpu, or leave it unset (auto)"
@@ -94,7 +94,7 @@ def _gpu_only_problem(cfg: ExperimentConfig) -> list[str]:
     """An engine that runs on NVIDIA GPUs only (TensorRT-LLM), installed where no GPU is visible."""
     from llem.config.engines import ENGINES
 
-    if not ENGINES[cfg.engine.value].gpu_only or _cuda_visible():
+    if not ENGINES[cfg.engine.value].gpu_only or cuda_visible():
         return []
     return [
         f"engine={cfg.engine.value} runs on NVIDIA GPUs only, and none is visible here (no NVIDIA driver, or "
@@ -108,7 +108,7 @@ def _importable(module: str) -> bool:
     return importlib.util.find_spec(module) is not None
 
 
-def _cuda_visible() -> bool:
+def cuda_visible() -> bool:
     """An NVIDIA driver is loaded and ``CUDA_VISIBLE_DEVICES`` does not hide every GPU (no torch)."""
     import os
 
