@@ -223,6 +223,10 @@ def test_a_sweep_names_its_jobs_and_shows_exact_progress(tiny_model_path, tmp_pa
         log = (tmp_path / "sweep" / job / "worker.log").read_text()
         (last,) = re.findall(r"measuring: 4/4 prompts \(100%\), took [^,]+, (\d+) tokens", log)
         assert int(last) == result["tokens"]["output_tokens"]
+    # the sweep's end: its experiments ranked, and a report written beside the summary tables
+    report = tmp_path / "sweep" / "report.html"
+    assert "experiments by output tokens per second" in proc.stdout and f"report: {report}" in proc.stdout
+    assert report.stat().st_size > 0 and (tmp_path / "sweep" / "summary.csv").exists()
 
 
 def test_a_single_run_is_named_by_its_overrides():
