@@ -174,3 +174,16 @@ def test_docker_runner_without_a_daemon_fails_clearly(tiny_model_path, tmp_path)
     status = json.loads((tmp_path / "run" / "status.json").read_text())
     assert status["error_type"] == "DockerUnavailableError" and "runner.kind=process" in status["message"]
     assert "runner docker:" in proc.stderr
+
+
+def test_the_container_gets_the_progress_mode_of_the_console_it_is_echoed_to(cache, tmp_path, monkeypatch):
+    class Console:
+        def __init__(self, terminal: bool) -> None:
+            self.terminal = terminal
+
+        def isatty(self) -> bool:
+            return self.terminal
+
+    for terminal, mode in ((False, "log"), (True, "live")):
+        monkeypatch.setattr(sys, "stderr", Console(terminal))
+        assert f"LLEM_PROGRESS={mode}" in option_values(build(tmp_path), "--env")

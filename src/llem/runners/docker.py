@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -18,6 +19,7 @@ import llem
 from llem.config.schema import ExperimentConfig, RunnerConfig
 from llem.errors import LlemError
 from llem.paths import cache_dir
+from llem.progress import worker_environment
 from llem.runners.supervise import Supervisor, WorkerExit
 
 # Where llem's images live: <registry>/<engine>:v<llem version> (docker/<engine>.Dockerfile).
@@ -93,6 +95,7 @@ def docker_command(
         "HF_HOME": str(hf_home.resolve()),
         "LLEM_CACHE_DIR": str(cache_dir().resolve()),
         "PYTHONUNBUFFERED": "1",
+        **worker_environment(sys.stderr),  # its output is echoed here: live progress lines for a terminal
     }
     for key, value in env.items():
         command += ["--env", f"{key}={value}"]
