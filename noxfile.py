@@ -18,7 +18,7 @@ nox.options.default_venv_backend = "none"
 def tests(session: nox.Session) -> None:
     """The test suite (GPU-marked tests skip without CUDA; the Slurm test runs where Slurm is
     installed and nox runs as root, or installs it first with LLEM_TEST_SLURM=1, as CI does)."""
-    session.run("python", "-m", "pytest", "-q", *session.posargs)
+    session.run("python", "-m", "pytest", "-q", "--durations=25", *session.posargs)  # the slowest, to keep CI short
 
 
 @nox.session
