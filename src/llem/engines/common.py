@@ -27,6 +27,21 @@ def count_generated(row: Iterable[int], eos_ids: set[int]) -> tuple[int, bool]:
     return count, False
 
 
+def fold_streamed(completions: Iterable[Any], eos_ids: set[int]) -> tuple[int, list[bool], list[float], float | None]:
+    """One request's streamed completions (each with ``tokens`` and their arrival ``times``, seconds):
+    output tokens up to each first EOS, summed; whether each ended on EOS; every gap between consecutive
+    tokens of a completion (s); the earliest first-token time (None without tokens)."""
+    total, ended_on_eos, gaps, firsts = 0, [], [], []
+    for completion in completions:
+        count, eos = count_generated(completion.tokens, eos_ids)
+        stamps = completion.times[:count]
+        total += count
+        ended_on_eos.append(eos)
+        gaps += [b - a for a, b in zip(stamps, stamps[1:])]
+        firsts += stamps[:1]
+    return total, ended_on_eos, gaps, min(firsts) if firsts else None
+
+
 class BudgetTracker:
     """Progress of one ``generate`` that delivers tokens step by step: requests finished and tokens
     delivered. With every request's budget known (its most tokens: ``max_tokens`` x sequences), the

@@ -20,6 +20,7 @@ from llem.engines.common import (
     count_generated,
     decoder_shape,
     eos_ids,
+    fold_streamed,
     parameter_count,
     split_passthrough,
 )
@@ -254,20 +255,15 @@ class TensorRTEngine:
 
     def _record(self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion]) -> None:
         """One request's record, its completions summed (``tensorrt.sampling.n`` > 1)."""
-        n_out, by_eos, itl, firsts = 0, bool(completions), [], []
-        for completion in completions.values():
-            count, eos = count_generated(completion.tokens, self._eos)
-            stamps = completion.times[:count]
-            n_out += count
-            by_eos = by_eos and (eos or completion.finish_reason == "stop")
-            itl += [b - a for a, b in zip(stamps, stamps[1:])]
-            firsts += stamps[:1]
-            run.texts.append(completion.text)
+        n_out, eos, itl, first = fold_streamed(completions.values(), self._eos)
+        stopped = [e or c.finish_reason == "stop" for e, c in zip(eos, completions.values())]
+        by_eos = bool(completions) and all(stopped)
+        run.texts += [c.text for c in completions.values()]
         run.requests.append(
             RequestRecord(
                 input_tokens=len(prompt_ids),
                 output_tokens=n_out,
-                ttft_s=min(firsts) if firsts else None,
+                ttft_s=first,
                 itl_s=itl,
                 finished_by_eos=by_eos,
                 completions=max(len(completions), 1),

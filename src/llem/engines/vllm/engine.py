@@ -22,6 +22,7 @@ from llem.engines.common import (
     count_generated,
     decoder_shape,
     eos_ids,
+    fold_streamed,
     parameter_count,
     split_passthrough,
 )
@@ -208,22 +209,16 @@ class VllmEngine:
         self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion], final: Any, arrival: float
     ) -> None:
         """One request's record, its completions summed (``vllm.sampling.n`` > 1)."""
-        n_out, by_eos, itl, firsts = 0, bool(completions), [], []
-        for completion in completions.values():
-            count, eos = count_generated(completion.tokens, self._eos)
-            stamps = completion.times[:count]
-            n_out += count
-            by_eos = by_eos and eos
-            itl += [b - a for a, b in zip(stamps, stamps[1:])]
-            firsts += stamps[:1]
-            run.texts.append(completion.text)
+        n_out, eos, itl, first = fold_streamed(completions.values(), self._eos)
+        by_eos = bool(completions) and all(eos)
+        run.texts += [c.text for c in completions.values()]
         metrics = getattr(final, "metrics", None)
         queue = metrics.scheduled_ts - arrival if metrics is not None and metrics.scheduled_ts else None
         run.requests.append(
             RequestRecord(
                 input_tokens=len(prompt_ids),
                 output_tokens=n_out,
-                ttft_s=min(firsts) if firsts else None,
+                ttft_s=first,
                 itl_s=itl,
                 finished_by_eos=by_eos,
                 queue_s=queue,
