@@ -1,68 +1,136 @@
 """The experiments table: one row per experiment, factors by name, mean (95% CI) of each figure, status
-and reason; a plotly table whose menu sorts it by any figure (best first): each menu entry is plotly's own
-restyle with the table's values in its order, so the values are written once per order (no script of llem's)."""
+and reason; a Vega-Lite chart of text columns whose "sort by" select orders the rows by any figure (best
+first). The rows are written once: each carries its rank in every order, and Vega-Lite picks the chosen
+order's rank (a calculate transform) and numbers the rows by it (a window transform)."""
 
 from __future__ import annotations
 
+import json
+import re
 from html import escape
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
 
 from llem.report.data import ReportData, factor_name
 from llem.report.numbers import mean_ci
 from llem.results.figures import CLIPPED, METRICS
 
-ROW_PX, HEADER_PX, MAX_HEIGHT_PX = 32, 100, 800  # pixels; a long row wraps onto a second line
-REASON_CHARS = 90  # longer reasons are cut in the table and given whole below it
+ROW_PX = 22  # height of a row, pixels
+CHAR_PX, HEADER_CHAR_PX = 7, 8  # width of a character of a cell (12 px) and of a header (bold 12 px), pixels
+PAD_PX = 8  # space left of a column's text, pixels
+REASON_CHARS = 60  # longer reasons are cut in the table and given whole below it
+WORD_END = re.compile(r"(?<=[ .])")  # where a header may break
+RUN_ORDER = "run order"
+SORT_PARAM = "sort_by"
+BAND_COLOR, HEADER_COLOR = "#f2f5f9", "#2a3f5f"
 
 
-def experiments_figure(data: ReportData) -> go.Figure:
-    """The sortable table of :attr:`ReportData.experiments`."""
+def experiments_chart(data: ReportData) -> alt.HConcatChart:
+    """The sortable table of :attr:`ReportData.experiments`: one text column per table column, headed by
+    its name; rows in run order until the "sort by" select (Vega-Lite's own binding) names another."""
+    columns = _columns(data)
+    orders = _orders(data)
+    rows = [{"i": position} for position in range(len(data.experiments))]
+    for number, texts in enumerate(columns.values()):
+        for row, text in zip(rows, texts):
+            row[f"c{number}"] = text
+    for number, ranks in enumerate(orders.values()):
+        for position, rank in ranks.items():
+            rows[position][f"k{number}"] = rank
+    sort_by = alt.param(
+        name=SORT_PARAM, value=RUN_ORDER, bind=alt.binding_select(options=[RUN_ORDER, *orders], name="sort by ")
+    )
+    widths = {name: _width(name, texts) for name, texts in columns.items()}
+    lines = {name: _wrap(name, width // HEADER_CHAR_PX) for name, width in widths.items()}
+    header_lines = max(len(wrapped) for wrapped in lines.values())
+    views = [
+        _column(f"c{number}", [""] * (header_lines - len(lines[name])) + lines[name], widths[name] + PAD_PX)
+        for number, name in enumerate(columns)
+    ]
+    return (
+        alt.hconcat(*views, data=alt.Data(values=rows), spacing=0)
+        .add_params(sort_by)
+        .transform_calculate(key=_sort_key(list(orders)))
+        .transform_window(row="row_number()", sort=[alt.SortField("key"), alt.SortField("i")])
+        .configure_view(stroke=None)
+        .configure_text(fontSize=12, font="system-ui, sans-serif")
+        .configure_title(fontSize=12, font="system-ui, sans-serif", color=HEADER_COLOR, anchor="start", dx=PAD_PX)
+    )
+
+
+def _columns(data: ReportData) -> dict[str, list[str]]:
+    """Column name -> its cells' text, in run order: study (when several), id, factors, runs done, status,
+    each figure any experiment has as "mean (low to high)", and the reason when any experiment has one."""
     table = data.experiments
-    shown = [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
     columns: dict[str, list[str]] = {}
     if data.several_sources:
-        columns["study"] = table["folder"].astype(str).tolist()
-    columns["id"] = table["experiment_id"].astype(str).tolist()
-    columns.update({factor_name(f): table[f].astype(str).tolist() for f in data.factors if f in table})
+        columns["study"] = [_text(folder) for folder in table["folder"]]
+    columns["id"] = [_text(i) for i in table["experiment_id"]]
+    columns.update({factor_name(f): [_text(v) for v in table[f]] for f in data.factors if f in table})
     columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
-    columns["status"] = table["status"].astype(str).tolist()
-    labels = [METRICS[m].label for m in shown]
-    columns.update({METRICS[m].label: [mean_ci(row, m) for _, row in table.iterrows()] for m in shown})
+    columns["status"] = [_text(status) for status in table["status"]]
+    columns.update({METRICS[m].label: [mean_ci(row, m) for _, row in table.iterrows()] for m in _shown(data)})
     reasons = [_short(e) for e in table["error"]]
     if any(reasons):
         columns["reason"] = reasons
-    orders = {"run order": list(range(len(table)))}
-    for metric in shown:
+    return columns
+
+
+def _orders(data: ReportData) -> dict[str, dict[int, int]]:
+    """Menu entry ("output tok/s, highest first") -> each experiment's rank (0 is best) by that figure's mean,
+    keyed by its position in run order; experiments without the figure have no rank."""
+    table = data.experiments.reset_index(drop=True)
+    orders = {}
+    for metric in _shown(data):
         label, lower_is_better = METRICS[metric].label, METRICS[metric].lower_is_better
-        ranked = table[f"{metric}.mean"].sort_values(ascending=lower_is_better, na_position="last", kind="stable")
-        orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = [
-            table.index.get_loc(i) for i in ranked.index
-        ]
-    values = {name: [[col[i] for i in order] for col in columns.values()] for name, order in orders.items()}
-    figure = go.Figure(
-        go.Table(
-            columnwidth=[3 if name == "reason" else 1.2 if name in labels else 1 for name in columns],
-            header={
-                "values": [f"<b>{escape(c).replace('.', '.<br>')}</b>" for c in columns],
-                "align": "left",
-                "fill_color": "#e8edf3",
-            },
-            cells={"values": values["run order"], "align": "left", "height": ROW_PX},
-        )
-    )
-    buttons = [
-        {"label": f"sort by {name}", "method": "restyle", "args": [{"cells.values": [v]}]} for name, v in values.items()
-    ]
-    figure.update_layout(
-        updatemenus=[
-            {"buttons": buttons, "x": 0, "y": 1.0, "xanchor": "left", "yanchor": "bottom", "direction": "down"}
-        ],
-        height=min(MAX_HEIGHT_PX, HEADER_PX + 50 + ROW_PX * len(table)),
-        margin={"l": 10, "r": 10, "t": 40, "b": 10},
-    )
-    return figure
+        ranked = table[f"{metric}.mean"].dropna().sort_values(ascending=lower_is_better, kind="stable")
+        orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = {
+            int(position): rank for rank, position in enumerate(ranked.index)
+        }
+    return orders
+
+
+def _shown(data: ReportData) -> list[str]:
+    """The :data:`METRICS` at least one experiment has a mean of."""
+    table = data.experiments
+    return [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
+
+
+def _sort_key(entries: list[str]) -> str:
+    """A Vega expression: the rank of the row in the order the select names (``k0``, ``k1`` ... by entry),
+    past every ranked row where the row has no rank (missing figures last); in run order, 0."""
+    key = "0"
+    for number, entry in reversed(list(enumerate(entries))):
+        field = f"datum.k{number}"
+        key = f"{SORT_PARAM} === {json.dumps(entry)} ? (isValid({field}) ? {field} : 1e9) : {key}"
+    return key
+
+
+def _width(name: str, texts: list[str]) -> int:
+    """A column's width in pixels: its longest cell, or its header's longest word when that is longer."""
+    longest_word = max(len(word) for word in WORD_END.split(name))
+    return max(CHAR_PX * max(map(len, texts), default=0), HEADER_CHAR_PX * longest_word)
+
+
+def _wrap(header: str, chars: int) -> list[str]:
+    """``header`` in lines of at most ``chars`` characters (longer words alone), broken after a space or a dot
+    (``transformers.batch_size`` -> ``transformers.``, ``batch_size``)."""
+    lines = [""]
+    for word in WORD_END.split(header):
+        if lines[-1] and len(lines[-1] + word) > chars:
+            lines.append("")
+        lines[-1] += word
+    return [line.strip() for line in lines]
+
+
+def _column(field: str, header: list[str], width: int) -> alt.LayerChart:
+    """One column: its header as the title (one line per item), its cells as left-aligned text on every
+    other row's light band, at the row's position (``row``, 1 at the top)."""
+    rows = alt.Y("row:O", axis=None, scale=alt.Scale(paddingInner=0, paddingOuter=0))
+    band = alt.Chart().mark_rect(color=BAND_COLOR).encode(y=rows).transform_filter("datum.row % 2 === 0")
+    text = alt.Chart().mark_text(align="left", baseline="middle", x=PAD_PX).encode(y=rows, text=f"{field}:N")
+    return alt.layer(band, text, title=alt.Title(header), width=width, height=alt.Step(ROW_PX))
 
 
 def notes_html(data: ReportData) -> str:
