@@ -61,6 +61,18 @@ def test_the_columns_are_named_and_hold_the_factor_values(spec):
     assert throughput[0] == "" and all(re.fullmatch(r"[\d,.]+ \([\d,.]+ to [\d,.]+\)", t) for t in throughput[1:])
 
 
+def test_studies_compared_are_named_in_a_first_column_and_skipped_ones_give_their_reason(tmp_path):
+    studies = [
+        make_study(tmp_path, factors={"dtype": ["float16"]}, cycles=2, name="first"),
+        make_study(tmp_path, factors={"dtype": ["bfloat16"]}, cycles=2, name="second", skipped=[(0, None)]),
+    ]
+    spec = experiments_chart(load_report_data(studies)).to_dict()
+    assert headers(spec)[:2] == ["study", "id"]
+    assert column(spec, "study") == ["first", "second"]
+    assert column(spec, "status") == ["completed", "skipped"]
+    assert column(spec, "reason")[0] == "" and column(spec, "reason")[1] != ""
+
+
 def test_the_select_offers_run_order_then_each_figure_best_first(spec):
     (param,) = spec["params"]
     assert param["value"] == "run order"
