@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from llem.errors import LlemError
-from llem.report import build_report, write_report_quietly
+from llem.report import build_report, charts, runs, tables, write_report_quietly
 from llem.report.data import load_report_data
 from llem.report.warnings_panel import warning_kind
 from llem.results.collect import load_runs
@@ -20,7 +20,8 @@ from tests.fakes.results_tree import make_single_run, make_study, make_sweep
 
 FACTORS = {"dtype": ["float16", "bfloat16"], "transformers.batch_size": [1, 4]}
 SECTION_IDS = ("header", "experiments", "pareto", "effects", "significance", "runs", "warnings")
-PLOTLY_BUNDLE = "plotly.js v"  # the banner at the top of the inline plotly.min.js
+BUNDLE = "window.vegaEmbed="  # where the inline vega-embed bundle defines what each chart calls
+EMBED = "vegaEmbed('#chart-"  # one call per chart
 
 
 def section(html: str, name: str) -> str:
@@ -28,7 +29,18 @@ def section(html: str, name: str) -> str:
     tag = "header" if name == "header" else "section"
     match = re.search(f"<{tag} id='{name}'>(.*?)</{tag}>", html, re.S)
     assert match, f"no {name} section"
-    return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), match.group(1))  # plotly's JSON escapes
+    return re.sub(r"\\u([0-9a-f]{4})", lambda m: chr(int(m.group(1), 16)), match.group(1))  # "<" in the specs
+
+
+def specs(html: str) -> list[dict]:
+    """The Vega-Lite spec of each chart in ``html``, in page order."""
+    starts = [m.end() for m in re.finditer(r"vegaEmbed\('#chart-\d+', ", html)]
+    return [json.JSONDecoder().raw_decode(html, start)[0] for start in starts]
+
+
+def rows(spec: dict) -> list[dict]:
+    """Every data row of a spec (Altair writes each chart's tables under ``datasets``)."""
+    return [row for values in spec.get("datasets", {}).values() for row in values]
 
 
 @pytest.fixture(scope="module")
@@ -44,13 +56,26 @@ def study_html(study: Path) -> str:
     return path.read_text()
 
 
-def test_one_page_with_every_section_and_plotly_inline_once(study_html):
+def test_one_page_with_every_section_and_the_chart_library_inline_once(study_html):
     for name in SECTION_IDS:
         section(study_html, name)
-    assert study_html.count(PLOTLY_BUNDLE) == 1
+    assert study_html.count(BUNDLE) == 1 and study_html.index(BUNDLE) < study_html.index(EMBED)
     assert not re.search(r"<script[^>]*\ssrc=", study_html)  # every script inline: opens offline
     # table, 3 fronts, 2 factors, 2 runs' telemetry
-    assert study_html.count("Plotly.newPlot(") == 1 + 3 + 2 + 2
+    assert study_html.count(EMBED) == len(specs(study_html)) == 1 + 3 + 2 + 2
+
+
+def test_every_chart_is_valid_vega_lite(study):
+    data = load_report_data([study])
+    made = [
+        tables.experiments_chart(data),
+        *(charts.pareto_chart(data, x, y) for x, y in charts.pareto_pairs(data)),
+        *(charts.effect_chart(data, f, charts.effect_metrics(data)) for f in data.factors),
+        *(runs.telemetry_chart(result, path) for _, result, path in runs.series_runs(data)),
+    ]
+    assert len(made) == 1 + 3 + 2 + 2
+    for chart in made:
+        chart.to_dict(validate=True)  # raises where the Vega-Lite schema rejects the spec
 
 
 def test_header_names_study_design_machine_engine_and_energy_method(study, study_html):
@@ -63,17 +88,21 @@ def test_header_names_study_design_machine_engine_and_energy_method(study, study
 
 def test_experiments_table_names_factors_and_gives_the_failure_reason(study_html):
     experiments = section(study_html, "experiments")
-    assert "transformers.<br>batch_size" in experiments and "float16" in experiments
-    assert "sort by energy / output token (mJ), lowest first" in experiments
-    assert "<b>reason</b>" in experiments  # a column only when an experiment has one
+    (table,) = specs(experiments)
+    headers = ["".join(view["title"]["text"]) for view in table["hconcat"]]
+    assert "transformers.batch_size" in headers and "reason" in headers  # reason: only when one has a reason
+    assert "energy / output token (mJ), lowest first" in table["params"][0]["bind"]["options"]
+    assert "float16" in experiments
     assert "dtype=bfloat16, transformers.batch_size=4</b> (failed): OutOfMemoryError" in experiments
 
 
 def test_fronts_of_energy_against_throughput_and_latency(study_html):
-    pareto = section(study_html, "pareto")
-    for axis in ("output tok/s", "TTFT p90 (ms)", "ITL p50 (ms)"):
-        assert f'"text":"{axis}"' in pareto, axis
-    assert pareto.count('"name":"Pareto front"') == 3
+    fronts = specs(section(study_html, "pareto"))
+    for axis, spec in zip(("output tok/s", "TTFT p90 (ms)", "ITL p50 (ms)"), fronts, strict=True):
+        assert f'"title":"{axis}"' in json.dumps(spec, separators=(",", ":")), axis
+        assert '"title":"energy / output token (mJ)"' in json.dumps(spec, separators=(",", ":"))
+        sets = {row["set"] for row in rows(spec)}
+        assert "Pareto front" in sets, sets
 
 
 def test_significance_in_sentences_with_holm(study_html):
@@ -84,7 +113,7 @@ def test_significance_in_sentences_with_holm(study_html):
 
 def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
     runs = section(study_html, "runs")
-    assert runs.count('"text":"measured"') == 2 and "idle baseline" in runs
+    assert runs.count('"band":"measured"') == 2 and "idle baseline" in runs
     warnings = section(study_html, "warnings")
     assert "<th>runs affected</th>" in warnings and "run(s) of " in warnings
 
@@ -92,7 +121,7 @@ def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
 def test_the_telemetry_plot_has_a_clocks_panel_left_out_for_files_without_clocks(study_html, tmp_path):
     runs = section(study_html, "runs")
     assert runs.count("clocks (MHz)") == 2
-    assert '"name":"GPU 0 SM clock"' in runs and '"name":"GPU 0 memory clock"' in runs
+    assert runs.count('"fold":["SM clock","memory clock"]') == 2
     job = make_single_run(tmp_path)
     series = job / "timeseries.parquet"  # as written before the clock columns
     pd.read_parquet(series).drop(columns=["sm_clock_mhz", "memory_clock_mhz"]).to_parquet(series, index=False)
@@ -106,8 +135,8 @@ def test_without_energy_fronts_are_throughput_against_latency_and_the_header_say
     assert "No energy figure in 12 of 12 runs: not measured" in section(html, "header")
     pareto = section(html, "pareto")
     assert "Energy was not measured, so the fronts are throughput against latency" in pareto
-    assert "<b>reason</b>" not in section(html, "experiments")
-    assert pareto.count('"name":"Pareto front"') == 2
+    assert '"reason"' not in section(html, "experiments")
+    assert len(specs(pareto)) == 2 and all("Pareto front" in {r["set"] for r in rows(s)} for s in specs(pareto))
     assert "No run recorded a telemetry time series" in section(html, "runs")
 
 
@@ -131,7 +160,7 @@ def test_a_study_and_a_sweep_together_go_to_the_current_folder(tmp_path, monkeyp
     assert path == tmp_path / "report.html"
     html = path.read_text()
     assert "llem report: first vs " in html and "first: dtype=float16" in html
-    assert html.count(PLOTLY_BUNDLE) == 1
+    assert html.count(BUNDLE) == 1
 
 
 def test_single_run_has_no_factor_and_a_named_baseline_must_exist(tmp_path):
@@ -160,7 +189,7 @@ def test_a_study_whose_runs_all_failed_says_so_in_every_section(tmp_path):
     assert "no front to draw" in section(html, "pareto")
     assert "No completed run" in section(html, "effects") and "No completed run" in section(html, "significance")
     assert "0 of 6 run(s) completed" in section(html, "runs") and "OutOfMemoryError" in section(html, "runs")
-    assert html.count("Plotly.newPlot(") == 1  # the table alone
+    assert html.count(EMBED) == 1  # the table alone
 
 
 def test_a_failed_report_is_one_warning_line(tmp_path):
@@ -214,7 +243,7 @@ def test_an_unreadable_telemetry_file_is_named_and_the_report_still_written(tmp_
         html = build_report([job]).read_text()
         runs = section(html, "runs")
         assert f"<code>{job / 'timeseries.parquet'}</code> {reason}" in runs
-        assert html.count(PLOTLY_BUNDLE) == 1 and "id='warnings'" in html
+        assert html.count(BUNDLE) == 1 and "id='warnings'" in html
 
 
 def test_output_names_a_folder_unless_it_is_an_html_file_and_an_unwritable_one_is_one_error(tmp_path):
@@ -233,6 +262,10 @@ def test_a_baseline_without_a_completed_run_says_so(study):
         build_report([study], output=study / "baseline.html", baseline=failed)
 
 
-def test_figures_write_slashes_plainly_and_symmetric_error_bars_once(study_html):
-    charts = re.search("<section id='pareto'>.*?<section id='significance'>", study_html, re.S).group(0)  # as written
-    assert "\\u002f" not in charts and "/" in charts and '"symmetric":true' in charts
+def test_no_text_in_a_chart_can_end_its_script(tmp_path):
+    folder = make_study(tmp_path, factors={"dtype": ["float16", "bfloat16"]}, failed=[(1, None)])
+    for written in [folder / "manifest.json", *folder.glob("*/status.json")]:  # the failure's reason
+        written.write_text(written.read_text().replace("OutOfMemoryError", "</script><b>OutOfMemoryError"))
+    html = build_report([folder]).read_text()
+    assert "</script><b>" not in html and "OutOfMemoryError" in section(html, "experiments")
+    assert html.count("</script>") == html.count("<script")  # each script ends where it should

@@ -35,7 +35,7 @@ def test_study_prints_the_ranking_and_its_report_renders(study_run, tmp_path):
     assert f"report: {report}" in printed.replace("\n", "")
     assert "experiments by output tokens per second" in printed and "batch_size" in printed
     html = report.read_text()
-    assert html.count("Plotly.newPlot(") == 1 + 2 + 2  # table, throughput against 2 latencies, 2 factors
+    assert html.count("vegaEmbed('#chart-") == 1 + 2 + 2  # table, throughput against 2 latencies, 2 factors
     assert "No energy figure in 12 of 12 runs: not measured" in html
     assert_complete(render(report, tmp_path / "study.png"), html)
 

@@ -1,5 +1,5 @@
-"""``report.html``: one self-contained page (plotly.js inline once, no network) of a study, a ``-m`` sweep,
-a single run, or several of them compared.
+"""``report.html``: one self-contained page (Vega-Lite charts, their scripts inline once, no network) of a
+study, a ``-m`` sweep, a single run, or several of them compared.
 
 Where it goes: ``<folder>/report.html`` when one folder is given, else ``./report.html``; ``output``
 overrides both: a path ending in ``.html`` is the file, any other (an existing folder, a path ending
@@ -10,14 +10,10 @@ are made.
 from __future__ import annotations
 
 import os
-import re
 from collections.abc import Sequence
 from html import escape
 from pathlib import Path
 
-import plotly.graph_objects as go
-import plotly.io as pio
-from plotly.offline import get_plotlyjs
 from rich.console import Console
 from rich.markup import escape as rich_escape
 
@@ -25,6 +21,7 @@ from llem.errors import LlemError
 from llem.report import charts, runs, tables
 from llem.report.data import ReportData, factor_name, load_report_data
 from llem.report.header import header_html
+from llem.report.page import Page
 from llem.report.significance import baseline_key, significance_html
 from llem.report.warnings_panel import warnings_html
 from llem.results.collect import result_folder
@@ -40,22 +37,8 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3em 1em} dt{fo
 table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,table.data th{border:1px solid #d0d8e2;
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
 li.error,p.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
+.chart{width:100%;margin:.5em 0} .table-scroll{max-height:800px;overflow:auto}
 """
-# plotly's default template is some 7 kB of JSON in every figure: this one holds only what the report uses
-TEMPLATE = go.layout.Template(
-    layout={
-        "colorway": ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2", "#17becf"],
-        "plot_bgcolor": "#e5ecf6",
-        "paper_bgcolor": "white",
-        "font": {"color": "#2a3f5f"},
-        "xaxis": {"gridcolor": "white", "zerolinecolor": "white", "automargin": True},
-        "yaxis": {"gridcolor": "white", "zerolinecolor": "white", "automargin": True},
-        "hoverlabel": {"align": "left"},
-    }
-)
-# plotly escapes "/" in its JSON (6 characters each, frequent in base64 arrays); "<" stays escaped, so
-# "/" itself cannot close a script. Not after a backslash: that "\u002f" is text, not an escape.
-ESCAPED_SLASH = re.compile(r"(?<!\\)\\u002f")
 SECTIONS = {
     "experiments": "Experiments",
     "pareto": "Pareto fronts",
@@ -66,28 +49,6 @@ SECTIONS = {
 }
 
 
-class Page:
-    """Figures as HTML: plotly.js is written inline before the first figure only."""
-
-    def __init__(self) -> None:
-        self.has_plotlyjs = False
-
-    def figure(self, figure: go.Figure) -> str:
-        figure.update_layout(template=TEMPLATE)
-        html = pio.to_html(
-            figure,
-            full_html=False,
-            include_plotlyjs=False,
-            config={"displaylogo": False, "responsive": True},
-            default_width="100%",
-        )
-        html = ESCAPED_SLASH.sub("/", html)
-        if not self.has_plotlyjs:
-            html = f"<script charset='utf-8'>{get_plotlyjs()}</script>{html}"
-        self.has_plotlyjs = True
-        return html
-
-
 def build_report(paths: Sequence[Path], *, output: str | Path | None = None, baseline: str | None = None) -> Path:
     """Write the report of ``paths`` (study, sweep or run folders) and return its path; ``baseline``: an
     experiment id every other experiment is also tested against."""
@@ -95,7 +56,7 @@ def build_report(paths: Sequence[Path], *, output: str | Path | None = None, bas
     baseline_id = baseline_key(data, baseline)
     page = Page()
     body = {
-        "experiments": page.figure(tables.experiments_figure(data)) + tables.notes_html(data),
+        "experiments": page.figure(tables.experiments_chart(data), "chart table-scroll") + tables.notes_html(data),
         "pareto": _pareto(data, page),
         "effects": _effects(data, page),
         "significance": significance_html(data, baseline_id),
@@ -159,7 +120,7 @@ def _pareto(data: ReportData, page: Page) -> str:
         "" if data.energy_measured else "<p>Energy was not measured, so the fronts are throughput against latency.</p>"
     )
     intro = "<p>Each point is an experiment's mean over its cycles, with 95% CI bars; red: not dominated.</p>"
-    return note + intro + "".join(page.figure(charts.pareto_figure(data, x, y)) for x, y in pairs)
+    return note + intro + "".join(page.figure(charts.pareto_chart(data, x, y)) for x, y in pairs)
 
 
 def _effects(data: ReportData, page: Page) -> str:
@@ -169,7 +130,7 @@ def _effects(data: ReportData, page: Page) -> str:
     if not metrics:
         return "<p>No completed run: no figure to show against the factors.</p>"
     return "".join(
-        f"<h3>{escape(factor_name(f))}</h3>" + page.figure(charts.effect_figure(data, f, metrics)) for f in data.factors
+        f"<h3>{escape(factor_name(f))}</h3>" + page.figure(charts.effect_chart(data, f, metrics)) for f in data.factors
     )
 
 
@@ -191,9 +152,9 @@ def _telemetry(result: RunResult, path: Path, page: Page) -> str:
     """The run's telemetry plot, or a line naming its file when that cannot be read or drawn (damaged, or
     written in another shape); the rest of the report is written either way."""
     try:
-        figure = runs.telemetry_figure(result, path)
+        chart = runs.telemetry_chart(result, path)
     except (OSError, KeyError, ValueError) as err:  # pyarrow's ArrowInvalid is a ValueError
         reason = f"no column {err}" if isinstance(err, KeyError) else str(err) or type(err).__name__
         named = f"Telemetry file <code>{escape(str(path))}</code>"
         return f"<p class='error'>{named} unreadable: {escape(reason, quote=False)}</p>"
-    return page.figure(figure)
+    return page.figure(chart)

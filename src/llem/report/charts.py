@@ -1,20 +1,21 @@
 """Pareto fronts of the experiments' means (non-dominated ones highlighted) and the effect of each swept
 factor (each figure against the factor's levels, one line per combination of the other factors),
-with 95% CI error bars."""
+with 95% CI error bars, as Altair (Vega-Lite) charts."""
 
 from __future__ import annotations
 
-import numpy as np
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.subplots import make_subplots
 
 from llem.report.data import ReportData, factor_name
 from llem.results.compare import pareto_front
 from llem.results.figures import ENERGY, METRICS, THROUGHPUT
 
+FRONT, OTHER = "Pareto front", "other"
 FRONT_COLOUR, OTHER_COLOUR = "#d62728", "#8c9bab"
-MAX_LEGEND_GROUPS = 12  # more lines than this: the legend is hidden, hovering names each line
+MAX_LEGEND_GROUPS = 12  # more lines than this: no legend and one colour; hovering names each line
+PANEL_WIDTH_PX, PANEL_HEIGHT_PX = 320, 240  # one figure of an effect chart
+ONE_COLOUR = "#1f77b4"  # of every line when they are too many to colour apart
 
 
 def pareto_pairs(data: ReportData) -> list[tuple[str, str]]:
@@ -26,96 +27,113 @@ def pareto_pairs(data: ReportData) -> list[tuple[str, str]]:
     return [(x, anchor) for x in others] if anchor in present else []
 
 
-def pareto_figure(data: ReportData, x: str, y: str) -> go.Figure:
-    """The experiments' means of ``y`` against ``x``; the non-dominated ones in red, joined by a line."""
+def pareto_chart(data: ReportData, x: str, y: str) -> alt.LayerChart:
+    """The experiments' means of ``y`` against ``x`` with 95% CI bars; the non-dominated ones in red,
+    joined by a dotted line; hovering a point gives its configuration and both figures."""
     table = data.experiments[data.experiments[f"{x}.mean"].notna() & data.experiments[f"{y}.mean"].notna()]
     minimize = [m for m in (x, y) if METRICS[m].lower_is_better]
     maximize = [m for m in (x, y) if not METRICS[m].lower_is_better]
     means = table[[f"{x}.mean", f"{y}.mean"]].set_axis([x, y], axis=1)
     on_front = pareto_front(means, minimize=minimize, maximize=maximize)
-    figure = go.Figure()
-    for name, rows, colour in (
-        ("other", table[~on_front], OTHER_COLOUR),
-        ("Pareto front", table[on_front], FRONT_COLOUR),
-    ):
-        rows = rows.sort_values(f"{x}.mean")
-        figure.add_trace(
-            go.Scatter(
-                x=_scaled(rows, x, "mean"),
-                y=_scaled(rows, y, "mean"),
-                error_x=_error_bar(rows, x),
-                error_y=_error_bar(rows, y),
-                mode="lines+markers" if name == "Pareto front" else "markers",
-                name=name,
-                marker={"color": colour, "size": 9 if name == "Pareto front" else 7},
-                line={"color": colour, "dash": "dot"},
-                hovertext=rows["label"].tolist(),
-                hovertemplate="%{hovertext}<br>" + _axis(x) + ": %{x:.3g}<br>" + _axis(y) + ": %{y:.3g}<extra></extra>",
-            )
-        )
-    figure.update_layout(
-        xaxis_title=_axis(x), yaxis_title=_axis(y), height=420, margin={"t": 30, "b": 50}, legend={"orientation": "h"}
+    points = pd.DataFrame(
+        {
+            "experiment": table["label"].astype(str),
+            "set": [FRONT if front else OTHER for front in on_front],
+            **_scaled(table, x, "x"),
+            **_scaled(table, y, "y"),
+        }
     )
-    return figure
+    x_axis = alt.X("x:Q", title=_axis(x), scale=alt.Scale(zero=False))
+    y_axis = alt.Y("y:Q", title=_axis(y), scale=alt.Scale(zero=False))
+    colour = alt.Color(
+        "set:N",
+        title=None,
+        scale=alt.Scale(domain=[FRONT, OTHER], range=[FRONT_COLOUR, OTHER_COLOUR]),
+        legend=alt.Legend(orient="top"),
+    )
+    base = alt.Chart(points)
+    x_bars = (
+        base.transform_filter("isValid(datum.x_low)")
+        .mark_rule(color=OTHER_COLOUR)
+        .encode(x="x_low:Q", x2="x_high:Q", y=y_axis)
+    )
+    y_bars = (
+        base.transform_filter("isValid(datum.y_low)")
+        .mark_rule(color=OTHER_COLOUR)
+        .encode(x=x_axis, y="y_low:Q", y2="y_high:Q")
+    )
+    front = (
+        base.transform_filter(alt.datum.set == FRONT)
+        .mark_line(strokeDash=[2, 3], color=FRONT_COLOUR)
+        .encode(x=x_axis, y=y_axis, order="x:Q")
+    )
+    dots = base.mark_point(filled=True, size=70, opacity=1).encode(
+        x=x_axis,
+        y=y_axis,
+        color=colour,
+        tooltip=[
+            alt.Tooltip("experiment:N"),
+            alt.Tooltip("x:Q", title=_axis(x), format=".3~g"),
+            alt.Tooltip("y:Q", title=_axis(y), format=".3~g"),
+        ],
+    )
+    return alt.layer(x_bars, y_bars, front, dots).properties(width="container", height=380)
 
 
-def effect_figure(data: ReportData, factor: str, metrics: list[str]) -> go.Figure:
-    """Each of ``metrics`` (one panel each) against the levels of ``factor``: one line per combination of
-    the other factors (and folder), at each experiment's mean with its 95% CI. Past
-    :data:`MAX_LEGEND_GROUPS` lines they are drawn as one trace, broken between lines, hover giving each
-    point's experiment id."""
+def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.FacetChart:
+    """Each of ``metrics`` (a panel each, own y scale) against the levels of ``factor``: one line per
+    combination of the other factors (and folder), at each experiment's mean with its 95% CI. Past
+    :data:`MAX_LEGEND_GROUPS` lines they share one colour and no legend; hovering names each line."""
     others = (["folder"] if data.several_sources else []) + [f for f in data.factors if f != factor]
     table = data.experiments[data.experiments["status"] == "completed"]
-    groups = (
-        [(_group_name(others, levels), rows) for levels, rows in table.groupby(others, sort=False, dropna=False)]
-        if others
-        else [("all", table)]
+    lines = [_group_name(others, row) for _, row in table.iterrows()] if others else ["all"] * len(table)
+    levels = [None if pd.isna(v) else str(v) for v in table[factor]] if factor in table else [None] * len(table)
+    points = pd.concat(
+        [
+            pd.DataFrame({"figure": _axis(m), "level": levels, "line": lines, **_scaled(table, m, "value")})
+            for m in metrics
+        ],
+        ignore_index=True,
     )
-    figure = make_subplots(rows=1, cols=len(metrics), subplot_titles=[_axis(m) for m in metrics])
-    for col, metric in enumerate(metrics, start=1):
-        if len(groups) > MAX_LEGEND_GROUPS:
-            gap = pd.DataFrame([{}])  # a row of missing values breaks the line between two groups
-            rows = pd.concat([part for _, g in groups for part in (g, gap)], ignore_index=True)
-            names = [*rows["key"].fillna("").astype(str)]  # each point by experiment id: the table names its factors
-            figure.add_trace(_effect_trace(rows, factor, metric, names, "#1f77b4", False), row=1, col=col)
-            continue
-        for index, (name, rows) in enumerate(groups):
-            trace = _effect_trace(rows, factor, metric, [name] * len(rows), _colour(index), col == 1)
-            figure.add_trace(trace, row=1, col=col)
-    figure.update_xaxes(title_text=factor_name(factor), type="category")
-    figure.update_layout(height=380, margin={"t": 40, "b": 50}, legend={"orientation": "h", "y": -0.25})
-    return figure
-
-
-def _effect_trace(
-    rows: pd.DataFrame, factor: str, metric: str, names: list[str], colour: str, legend: bool
-) -> go.Scatter:
-    levels = [None if pd.isna(v) else str(v) for v in rows[factor]] if factor in rows else [None] * len(rows)
-    per_point = len(set(names)) > 1  # else the hover names the line once, not the same text at every point
-    label = "hovertext" if per_point else "fullData.name"
-    return go.Scatter(
-        x=levels,
-        y=_scaled(rows, metric, "mean"),
-        error_y=_error_bar(rows, metric),
-        mode="lines+markers",
-        name=names[0] if names else "",
-        legendgroup=names[0] if names else "",
-        showlegend=legend,
-        marker={"color": colour},
-        line={"color": colour},
-        hovertext=names if per_point else None,
-        hovertemplate=f"%{{{label}}}<br>{factor_name(factor)}=%{{x}}<br>%{{y:.3g}}<extra></extra>",
+    many = len(set(lines)) > MAX_LEGEND_GROUPS
+    colour = {} if many else {"color": alt.Color("line:N", title=None, legend=alt.Legend(orient="bottom"))}
+    x_axis = alt.X("level:N", title=factor_name(factor), sort=_level_order(levels), axis=alt.Axis(labelAngle=0))
+    tooltip = [
+        alt.Tooltip("line:N", title="other factors"),
+        alt.Tooltip("level:N", title=factor_name(factor)),
+        alt.Tooltip("value:Q", title="mean", format=".3~g"),
+    ]
+    base = alt.Chart().encode(x=x_axis, detail="line:N", **colour)
+    line = base.mark_line(point=True, color=ONE_COLOUR).encode(
+        y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)), tooltip=tooltip
     )
-
-
-def _group_name(columns: list[str], levels: object) -> str:
-    values = levels if isinstance(levels, tuple) else (levels,)
-    return ", ".join(f"{factor_name(c)}={v}" for c, v in zip(columns, values))
+    bars = (
+        base.transform_filter("isValid(datum.value_low)")
+        .mark_rule(color=ONE_COLOUR)
+        .encode(y="value_low:Q", y2="value_high:Q")
+    )
+    panel = alt.layer(line, bars, data=points).properties(width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX)
+    return panel.facet(
+        column=alt.Column("figure:N", title=None, sort=[_axis(m) for m in metrics], header=alt.Header(labelFontSize=13))
+    ).resolve_scale(y="independent")
 
 
 def effect_metrics(data: ReportData) -> list[str]:
     """The figures drawn against each factor: energy per output token (when measured), throughput, TTFT p90."""
     return [m for m in (ENERGY, THROUGHPUT, "ttft_p90_s") if _has(data.experiments, m)]
+
+
+def _group_name(columns: list[str], row: pd.Series) -> str:
+    return ", ".join(f"{factor_name(c)}={row[c]}" for c in columns)
+
+
+def _level_order(levels: list[str | None]) -> list[str]:
+    """A factor's levels in numeric order when every one is a number, else in order of appearance."""
+    distinct = list(dict.fromkeys(v for v in levels if v is not None))
+    try:
+        return sorted(distinct, key=float)
+    except ValueError:
+        return distinct
 
 
 def _has(table: pd.DataFrame, metric: str) -> bool:
@@ -126,23 +144,15 @@ def _axis(metric: str) -> str:
     return METRICS[metric].label
 
 
-def _scaled(rows: pd.DataFrame, metric: str, field: str) -> np.ndarray:
-    """In the metric's display unit, as float32 (plotly writes numpy arrays compactly, base64)."""
-    return (rows[f"{metric}.{field}"].astype(float) * METRICS[metric].scale).to_numpy("float32")
-
-
-def _error_bar(rows: pd.DataFrame, metric: str) -> dict[str, object]:
-    """95% CI bars (none where an experiment has one completed cycle); written once when every bar is
-    symmetric (within float32 rounding), else high and low arms apart."""
-    mean = rows[f"{metric}.mean"].astype(float)
+def _scaled(rows: pd.DataFrame, metric: str, name: str) -> dict[str, list[float | None]]:
+    """``{name: means, name_low: CI lows, name_high: CI highs}`` in the metric's display unit, to 4
+    significant digits (what a chart can show), ``None`` where missing (one completed cycle: no CI)."""
     scale = METRICS[metric].scale
-    plus = ((rows[f"{metric}.ci95_high"].astype(float) - mean) * scale).fillna(0).to_numpy("float32")
-    minus = ((mean - rows[f"{metric}.ci95_low"].astype(float)) * scale).fillna(0).to_numpy("float32")
-    if np.allclose(plus, minus, rtol=1e-5, atol=0):
-        return {"type": "data", "symmetric": True, "array": plus, "thickness": 1}
-    return {"type": "data", "symmetric": False, "array": plus, "arrayminus": minus, "thickness": 1}
+    return {
+        f"{name}{suffix}": [_rounded(v * scale) for v in rows[f"{metric}.{field}"].astype(float)]
+        for suffix, field in (("", "mean"), ("_low", "ci95_low"), ("_high", "ci95_high"))
+    }
 
 
-def _colour(index: int) -> str:
-    palette = ("#1f77b4", "#ff7f0e", "#2ca02c", "#9467bd", "#8c564b", "#e377c2", "#17becf", "#bcbd22")
-    return palette[index % len(palette)]
+def _rounded(value: float) -> float | None:
+    return None if pd.isna(value) else float(f"{value:.4g}")

@@ -4,28 +4,29 @@ marked, and the runs' warnings and errors."""
 from __future__ import annotations
 
 import datetime
-import itertools
 from html import escape
 from pathlib import Path
 
+import altair as alt
 import pandas as pd
-import plotly.graph_objects as go
-from plotly.colors import qualitative
-from plotly.subplots import make_subplots
 
 from llem.report.data import ReportData
 from llem.results.schema import RunResult
 
-# timeseries.parquet columns drawn: panel title with unit -> {column: line dash}; power stays first
+# timeseries.parquet columns drawn: panel title with unit -> columns
+POWER = "power (W)"
 PANELS = {
-    "power (W)": {"power_w": "solid"},
-    "temperature (°C)": {"temperature_c": "solid"},
-    "SM utilisation (%)": {"sm_utilisation_pct": "solid"},
-    "clocks (MHz): SM solid, memory dotted": {"sm_clock_mhz": "solid", "memory_clock_mhz": "dot"},
-    "memory used (MiB)": {"memory_used_mb": "solid"},
+    POWER: ["power_w"],
+    "temperature (°C)": ["temperature_c"],
+    "SM utilisation (%)": ["sm_utilisation_pct"],
+    "clocks (MHz)": ["sm_clock_mhz", "memory_clock_mhz"],
+    "memory used (MiB)": ["memory_used_mb"],
 }
 TRACE_NAMES = {"sm_clock_mhz": "SM clock", "memory_clock_mhz": "memory clock"}  # of panels with two lines
 MAX_SERIES = 12  # runs whose telemetry is drawn; the others are named with their file
+MAX_POINTS = 2000  # samples drawn per GPU (a 1 Hz series of over 33 min is thinned)
+PANEL_WIDTH_PX, PANEL_HEIGHT_PX = 1000, 110
+LINE_COLOUR = "#1f77b4"  # of one GPU's lines; several GPUs get a colour each
 
 
 def series_runs(data: ReportData) -> list[tuple[str, RunResult, Path]]:
@@ -39,62 +40,93 @@ def series_runs(data: ReportData) -> list[tuple[str, RunResult, Path]]:
     return found
 
 
-def telemetry_figure(result: RunResult, path: Path) -> go.Figure:
+def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
     """One panel per recorded quantity (one line per GPU, the SM and memory clocks sharing a panel) against
-    seconds from the series' start, the energy window shaded across the panels, the idle baseline as a
+    seconds from the series' start, the energy window shaded in every panel, the idle baseline as a
     dashed line on the power panel (and shaded when it was measured inside the series). A column the file
-    lacks (clocks in older files) or that holds no reading is left out."""
+    lacks (clocks in older files) or that holds no reading is left out. Past :data:`MAX_POINTS` samples a
+    GPU, every k-th is drawn and the x axis says so."""
     table = pd.read_parquet(path)
-    panels = {
-        title: {c: dash for c, dash in lines.items() if c in table and table[c].notna().any()}
-        for title, lines in PANELS.items()
-    }
+    panels = {title: [c for c in lines if c in table and table[c].notna().any()] for title, lines in PANELS.items()}
     panels = {title: lines for title, lines in panels.items() if lines}
-    figure = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, subplot_titles=list(panels))
     origin = float(table["timestamp_s"].min())
-    colours = dict(zip(sorted(table["gpu_index"].unique()), itertools.cycle(qualitative.Plotly)))
-    for row, lines in enumerate(panels.values(), start=1):
-        for column, dash in lines.items():
-            for gpu, rows in table.groupby("gpu_index"):
-                name = f"GPU {gpu}" + (f" {TRACE_NAMES[column]}" if len(lines) > 1 else "")
-                figure.add_trace(
-                    go.Scatter(
-                        x=(rows["timestamp_s"] - origin).to_numpy("float32"),
-                        y=rows[column].to_numpy("float32"),
-                        mode="lines",
-                        name=name,
-                        line={"color": colours[gpu], "dash": dash},
-                        legendgroup=f"GPU {gpu}",
-                        showlegend=row == 1,
-                    ),
-                    row=row,
-                    col=1,
-                )
+    samples, step = _thinned(table, [c for lines in panels.values() for c in lines], origin)
+    several_gpus = samples["gpu"].nunique() > 1
     start, end = _window(result)
-    _shade(figure, start - origin, end - origin, "measured", "#2ca02c")
+    bands = [{"band": "measured", "start": start - origin, "end": end - origin, "colour": "#2ca02c"}]
     baseline = result.energy.baseline
-    if baseline is not None and baseline.power_w is not None and "power (W)" in panels:
-        label = f"idle baseline {baseline.power_w:.0f} W"
-        figure.add_hline(y=baseline.power_w, line_dash="dash", annotation_text=label, row=1, col=1)
-        if baseline.measured_at and baseline.duration_s:
-            begin = pd.Timestamp(baseline.measured_at).timestamp() - origin
-            if 0 <= begin <= float(table["timestamp_s"].max()) - origin:
-                _shade(figure, begin, begin + baseline.duration_s, "baseline", "#7f7f7f")
+    if baseline is not None and baseline.measured_at and baseline.duration_s:
+        begin = pd.Timestamp(baseline.measured_at).timestamp() - origin
+        if 0 <= begin <= samples["t"].max():
+            bands.append({"band": "baseline", "start": begin, "end": begin + baseline.duration_s, "colour": "#7f7f7f"})
     when = datetime.datetime.fromtimestamp(origin, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
-    figure.update_xaxes(title_text=f"seconds from {when}", row=len(panels), col=1)
-    figure.update_layout(
-        height=140 + 150 * len(panels), margin={"t": 40, "b": 40}, showlegend=table["gpu_index"].nunique() > 1
+    x_title = f"seconds from {when}" + (f" (one sample in {step} drawn)" if step > 1 else "")
+    x_scale = alt.Scale(domain=[0, float(samples["t"].max())], nice=False)
+    shaded = _bands(bands, x_scale)
+    charts = []
+    for index, (title, lines) in enumerate(panels.items()):
+        last = index == len(panels) - 1
+        x = alt.X("t:Q", title=x_title if last else None, scale=x_scale)
+        layers = [*shaded, _lines(lines, x, several_gpus)]
+        if title == POWER and baseline is not None and baseline.power_w is not None:
+            layers += _baseline_rule(baseline.power_w)
+        charts.append(alt.layer(*layers, title=title, width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX))
+    return alt.vconcat(*charts, data=samples, spacing=12)
+
+
+def _thinned(table: pd.DataFrame, columns: list[str], origin: float) -> tuple[pd.DataFrame, int]:
+    """The samples to draw and the step between them (1: all). ``t``: seconds from ``origin``; ``gpu``:
+    ``GPU n``; the drawn columns to 4 significant digits, those of :data:`TRACE_NAMES` under those names."""
+    per_gpu = int(table.groupby("gpu_index").size().max())
+    step = max(1, -(-per_gpu // MAX_POINTS))
+    rows = table[table.groupby("gpu_index").cumcount() % step == 0]
+    samples = pd.DataFrame(
+        {"t": (rows["timestamp_s"] - origin).round(2), "gpu": "GPU " + rows["gpu_index"].astype(str)}
     )
-    return figure
+    for column in columns:
+        samples[TRACE_NAMES.get(column, column)] = (
+            rows[column].astype(float).map(lambda v: None if pd.isna(v) else float(f"{v:.4g}"))
+        )
+    return samples.reset_index(drop=True), step
 
 
-def _shade(figure: go.Figure, start_s: float, end_s: float, label: str, colour: str) -> None:
-    """A band from ``start_s`` to ``end_s`` across every panel (the x axes are shared), named at its top."""
-    figure.add_shape(
-        type="rect", xref="x", yref="paper", x0=start_s, x1=end_s, y0=0, y1=1,
-        fillcolor=colour, opacity=0.15, line_width=0, layer="below",
-    )  # fmt: skip
-    figure.add_annotation(x=start_s, y=1, xref="x", yref="paper", text=label, showarrow=False, xanchor="left")
+def _lines(columns: list[str], x: alt.X, several_gpus: bool) -> alt.Chart:
+    """A quantity's lines (one per GPU); two quantities share a panel with a dash for each."""
+    colour = {"color": alt.Color("gpu:N", title=None, legend=alt.Legend(orient="top"))} if several_gpus else {}
+    if len(columns) == 1:
+        y = alt.Y(f"{columns[0]}:Q", title=None)
+        return alt.Chart().mark_line(color=LINE_COLOUR).encode(x=x, y=y, detail="gpu:N", **colour)
+    names = [TRACE_NAMES[c] for c in columns]  # :func:`_thinned` names these columns so
+    dashes = alt.Scale(domain=names, range=[[1, 0], [3, 3]][: len(names)])
+    return (
+        alt.Chart()
+        .transform_fold(names, as_=["quantity", "value"])
+        .mark_line(color=LINE_COLOUR)
+        .encode(
+            x=x,
+            y=alt.Y("value:Q", title=None),
+            detail="gpu:N",
+            strokeDash=alt.StrokeDash("quantity:N", title=None, scale=dashes, legend=alt.Legend(orient="top")),
+            **colour,
+        )
+    )
+
+
+def _bands(bands: list[dict[str, object]], x_scale: alt.Scale) -> list[alt.Chart]:
+    """The measurement window (and the idle baseline's) shaded across a panel, named at its top."""
+    rows = alt.Chart(pd.DataFrame(bands))
+    x, x2 = alt.X("start:Q", scale=x_scale, title=None), alt.X2("end:Q")
+    shade = rows.mark_rect(opacity=0.15).encode(x=x, x2=x2, color=alt.Color("colour:N", scale=None))
+    label = rows.mark_text(align="left", baseline="top", dx=2, dy=2, y=0).encode(x=x, text="band:N")
+    return [shade, label]
+
+
+def _baseline_rule(power_w: float) -> list[alt.Chart]:
+    """The idle baseline power as a dashed line, labelled."""
+    line = alt.Chart(pd.DataFrame([{"w": power_w, "text": f"idle baseline {power_w:.0f} W"}]))
+    rule = line.mark_rule(strokeDash=[4, 4], color="#444").encode(y="w:Q")
+    text = line.mark_text(align="right", baseline="bottom", dy=-2, x="width").encode(y="w:Q", text="text:N")
+    return [rule, text]
 
 
 def unseen_series_html(hidden: list[tuple[str, RunResult, Path]]) -> str:

@@ -209,7 +209,7 @@ def summarize_quietly(folder: Path, console: Console, *, rank: bool = True) -> N
     """At the end of a study or sweep: write its summary tables into ``folder`` and, when ``rank``,
     its report, and print its experiments ranked. Whatever stops a step is one warning line on stderr,
     never a failed study or sweep: the results themselves are safe on disk."""
-    from llem.report import write_report_quietly  # plotly: imported only once a study or sweep has ended
+    from llem.report import write_report_quietly  # altair: imported only once a study or sweep has ended
     from llem.results.ranking import print_ranking
 
     try:

@@ -1,0 +1,62 @@
+"""Charts as HTML: Altair (Vega-Lite) specs embedded with vega-embed, whose bundle (vega, vega-lite and
+vega-embed, about 0.9 MB, from vl-convert) is written inline once, before the first chart, so the page
+opens from ``file://`` with no network.
+
+Making the bundle takes vl-convert about 2 s, so it is kept under llem's cache
+(``<cache>/report/vega-embed-<vl-convert version>-<Vega-Lite version>.js``); a cache that cannot be
+written only costs that time again.
+"""
+
+from __future__ import annotations
+
+import functools
+import json
+
+import altair as alt
+import vl_convert
+
+from llem.paths import cache_dir
+from llem.results.io import write_text_atomic
+
+EMBED_OPTIONS = {"actions": False, "renderer": "svg"}  # svg: text and marks stay in the DOM (selectable)
+
+
+class Page:
+    """Numbers each chart's ``<div>``; the vega-embed bundle goes inline before the first one only."""
+
+    def __init__(self) -> None:
+        self.charts = 0
+
+    def figure(self, chart: alt.TopLevelMixin, css_class: str = "chart") -> str:
+        """The chart's ``<div>`` and the vega-embed call that draws it into the div."""
+        with alt.data_transformers.disable_max_rows():  # sizes are bounded where the data is made
+            spec = chart.to_dict(validate=False)
+        # "<" escaped: no text in the data (a reason, a label) can close the script
+        spec_js = json.dumps(spec, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
+        div = f"chart-{self.charts}"
+        html = (
+            f"<div id='{div}' class='{css_class}'></div><script>vegaEmbed('#{div}', {spec_js}, "
+            f"{json.dumps(EMBED_OPTIONS)}).catch(console.error)</script>"
+        )
+        if self.charts == 0:
+            html = f"<script charset='utf-8'>{vega_bundle()}</script>{html}"
+        self.charts += 1
+        return html
+
+
+@functools.cache
+def vega_bundle() -> str:
+    """vega-embed with vega and the Vega-Lite Altair writes, as one script defining ``window.vegaEmbed``."""
+    vl_version = "_".join(alt.SCHEMA_VERSION.split(".")[:2])  # v6.4.1 -> v6_4, as vl-convert names them
+    cached = cache_dir() / "report" / f"vega-embed-{vl_convert.__version__}-{vl_version}.js"
+    try:
+        return cached.read_text(encoding="utf-8")
+    except OSError:
+        pass
+    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    try:
+        cached.parent.mkdir(parents=True, exist_ok=True)
+        write_text_atomic(cached, bundle)
+    except OSError:
+        pass  # an unwritable cache: the bundle is made again next time
+    return bundle
