@@ -24,6 +24,7 @@ WORD_END = re.compile(r"(?<=[ .])")  # where a header may break
 RUN_ORDER = "run order"
 SORT_PARAM = "sort_by"
 BAND_COLOR, HEADER_COLOR = "#f2f5f9", "#2a3f5f"
+FONT = "system-ui, sans-serif"  # the page's own
 
 
 def experiments_chart(data: ReportData) -> alt.HConcatChart:
@@ -38,8 +39,10 @@ def experiments_chart(data: ReportData) -> alt.HConcatChart:
     for number, ranks in enumerate(orders.values()):
         for position, rank in ranks.items():
             rows[position][f"k{number}"] = rank
-    sort_by = alt.param(
-        name=SORT_PARAM, value=RUN_ORDER, bind=alt.binding_select(options=[RUN_ORDER, *orders], name="sort by ")
+    sort_by = alt.VariableParameter(
+        name=SORT_PARAM,
+        value=RUN_ORDER,
+        bind=alt.BindRadioSelect(input="select", options=[RUN_ORDER, *orders], name="sort by "),
     )
     widths = {name: _width(name, texts) for name, texts in columns.items()}
     lines = {name: _wrap(name, width // HEADER_CHAR_PX) for name, width in widths.items()}
@@ -48,14 +51,23 @@ def experiments_chart(data: ReportData) -> alt.HConcatChart:
         _column(f"c{number}", [""] * (header_lines - len(lines[name])) + lines[name], widths[name] + PAD_PX)
         for number, name in enumerate(columns)
     ]
-    return (
-        alt.hconcat(*views, data=alt.Data(values=rows), spacing=0)
-        .add_params(sort_by)
-        .transform_calculate(key=_sort_key(list(orders)))
-        .transform_window(row="row_number()", sort=[alt.SortField("key"), alt.SortField("i")])
-        .configure_view(stroke=None)
-        .configure_text(fontSize=12, font="system-ui, sans-serif")
-        .configure_title(fontSize=12, font="system-ui, sans-serif", color=HEADER_COLOR, anchor="start", dx=PAD_PX)
+    return alt.HConcatChart(  # in one step: each of Altair's chained methods copies the whole chart
+        hconcat=views,
+        data=alt.Data(values=rows),
+        params=[sort_by],
+        transform=[
+            alt.CalculateTransform(calculate=_sort_key(list(orders)), **{"as": "key"}),
+            alt.WindowTransform(
+                window=[alt.WindowFieldDef(op="row_number", **{"as": "row"})],
+                sort=[alt.SortField("key"), alt.SortField("i")],
+            ),
+        ],
+        spacing=0,
+        config=alt.Config(
+            view=alt.ViewConfig(stroke=None),
+            text=alt.MarkConfig(fontSize=12, font=FONT),
+            title=alt.TitleConfig(fontSize=12, font=FONT, color=HEADER_COLOR, anchor="start", dx=PAD_PX),
+        ),
     )
 
 
