@@ -280,7 +280,7 @@ def run_warmup(cfg: ExperimentConfig, engine: InferenceEngine, prompts: list[Pro
     if not w.convergence_detection:
         n = -(-w.n_warmup // batch) * batch if w.n_warmup else 0
         if n:
-            log.info("warm-up: %d prompts", n)
+            log.info("warm-up: %d prompt%s", n, "" if n == 1 else "s")
             progress = Progress("warm-up", n)
             engine.generate(_cycle(warm, n), progress)
             progress.finish()
