@@ -6,6 +6,7 @@ order's rank (a calculate transform) and numbers the rows by it (a window transf
 from __future__ import annotations
 
 import json
+import math
 import re
 from html import escape
 
@@ -17,8 +18,11 @@ from llem.report.numbers import mean_ci
 from llem.results.figures import CLIPPED, METRICS
 
 ROW_PX = 22  # height of a row, pixels
-CHAR_PX, HEADER_CHAR_PX = 7, 8  # width of a character of a cell (12 px) and of a header (bold 12 px), pixels
-PAD_PX = 8  # space left of a column's text, pixels
+# Widths of a character, pixels, at the table's 12 px (wide fonts: DejaVu Sans): of a cell, of a cell's
+# punctuation or space, of a header (bold)
+CHAR_PX, NARROW_CHAR_PX, HEADER_CHAR_PX = 7.7, 4.0, 8.0
+NARROW_CHARS = frozenset(" ,.:;()'!|")
+PAD_PX = 8  # space either side of a column's text, pixels
 REASON_CHARS = 60  # longer reasons are cut in the table and given whole below it
 WORD_END = re.compile(r"(?<=[ .])")  # where a header may break
 RUN_ORDER = "run order"
@@ -45,10 +49,10 @@ def experiments_chart(data: ReportData) -> alt.HConcatChart:
         bind=alt.BindRadioSelect(input="select", options=[RUN_ORDER, *orders], name="sort by "),
     )
     widths = {name: _width(name, texts) for name, texts in columns.items()}
-    lines = {name: _wrap(name, width // HEADER_CHAR_PX) for name, width in widths.items()}
+    lines = {name: _wrap(name, int(width / HEADER_CHAR_PX)) for name, width in widths.items()}
     header_lines = max(len(wrapped) for wrapped in lines.values())
     views = [
-        _column(f"c{number}", [""] * (header_lines - len(lines[name])) + lines[name], widths[name] + PAD_PX)
+        _column(f"c{number}", [""] * (header_lines - len(lines[name])) + lines[name], widths[name] + 2 * PAD_PX)
         for number, name in enumerate(columns)
     ]
     return alt.HConcatChart(  # in one step: each of Altair's chained methods copies the whole chart
@@ -120,9 +124,10 @@ def _sort_key(entries: list[str]) -> str:
 
 
 def _width(name: str, texts: list[str]) -> int:
-    """A column's width in pixels: its longest cell, or its header's longest word when that is longer."""
+    """A column's text width in pixels: its widest cell, or its header's longest word when that is wider."""
     longest_word = max(len(word) for word in WORD_END.split(name))
-    return max(CHAR_PX * max(map(len, texts), default=0), HEADER_CHAR_PX * longest_word)
+    widest = max((sum(NARROW_CHAR_PX if c in NARROW_CHARS else CHAR_PX for c in text) for text in texts), default=0)
+    return math.ceil(max(widest, HEADER_CHAR_PX * longest_word))
 
 
 def _wrap(header: str, chars: int) -> list[str]:
