@@ -22,6 +22,7 @@ ROW_PX = 22  # height of a row, pixels
 # punctuation or space, of a header (bold)
 CHAR_PX, NARROW_CHAR_PX, HEADER_CHAR_PX = 7.7, 4.0, 8.0
 NARROW_CHARS = frozenset(" ,.:;()'!|")
+HEADER_LINE_CHARS = 16  # a header's lines are at least this long (in a column of short cells)
 PAD_PX = 8  # space either side of a column's text, pixels
 REASON_CHARS = 60  # longer reasons are cut in the table and given whole below it
 WORD_END = re.compile(r"(?<=[ .])")  # where a header may break
@@ -124,10 +125,12 @@ def _sort_key(entries: list[str]) -> str:
 
 
 def _width(name: str, texts: list[str]) -> int:
-    """A column's text width in pixels: its widest cell, or its header's longest word when that is wider."""
+    """A column's text width in pixels: its widest cell, or its header's when that is wider (the header's
+    longest word, and lines of :data:`HEADER_LINE_CHARS` where the header is that long)."""
     longest_word = max(len(word) for word in WORD_END.split(name))
+    header_chars = max(longest_word, min(len(name), HEADER_LINE_CHARS))
     widest = max((sum(NARROW_CHAR_PX if c in NARROW_CHARS else CHAR_PX for c in text) for text in texts), default=0)
-    return math.ceil(max(widest, HEADER_CHAR_PX * longest_word))
+    return math.ceil(max(widest, HEADER_CHAR_PX * header_chars))
 
 
 def _wrap(header: str, chars: int) -> list[str]:
