@@ -148,7 +148,7 @@ def _column(field: str, header: list[str], width: int) -> alt.LayerChart:
     """One column: its header as the title (one line per item), its cells as left-aligned text on every
     other row's light band, at the row's position (``row``, 1 at the top)."""
     rows = alt.Y("row:O", axis=None, scale=alt.Scale(paddingInner=0, paddingOuter=0))
-    band = alt.Chart().mark_rect(color=BAND_COLOR).encode(y=rows).transform_filter("datum.row % 2 === 0")
+    band = alt.Chart().mark_rect(color=BAND_COLOR, aria=False).encode(y=rows).transform_filter("datum.row % 2 === 0")
     text = alt.Chart().mark_text(align="left", baseline="middle", x=PAD_PX).encode(y=rows, text=f"{field}:N")
     return alt.layer(band, text, title=alt.Title(header), width=width, height=alt.Step(ROW_PX))
 
