@@ -109,3 +109,13 @@ def test_a_factor_heading_is_its_last_key_unless_two_share_it():
 
     factors = ["config.dtype", "config.transformers.batch_size", "config.vllm.sampling.n", "config.decoder.n"]
     assert _headings(factors) == ["dtype", "batch_size", "vllm.sampling.n", "decoder.n"]
+
+
+def test_a_log_or_pipe_gets_one_line_per_experiment_and_a_terminal_its_width(tmp_path):
+    experiments = aggregate(load_runs(make_study(tmp_path, factors=FACTORS, cycles=3)))
+    for is_terminal, rows in ((False, 4), (True, 8)):  # at 60 columns a terminal's rows wrap onto a second line
+        console = Console(record=True, width=60, force_terminal=is_terminal, color_system=None)
+        print_ranking(experiments, console)
+        body = [line for line in console.export_text().splitlines() if line.startswith("│")]
+        assert len(body) >= rows and (is_terminal or len(body) == rows), body
+        assert console.width == 60  # restored

@@ -13,6 +13,7 @@ from pathlib import Path
 import pandas as pd
 from rich.console import Console
 from rich.markup import escape
+from rich.measure import Measurement
 from rich.table import Table
 
 from llem.results.figures import CLIPPED, ENERGY, METRICS, THROUGHPUT, number
@@ -20,6 +21,8 @@ from llem.results.figures import CLIPPED, ENERGY, METRICS, THROUGHPUT, number
 # Experiments shown in full; the rest are counted (the report lists every one).
 SHOWN = 20
 SHOWN_FAILED = 10
+UNWRAPPED_MAX_CHARS = 400  # widest a ranking is printed to a log or pipe (a terminal: its own width)
+
 # The metrics of llem.results.figures.METRICS shown, in column order.
 COLUMNS = (
     ENERGY,
@@ -114,7 +117,7 @@ def print_ranking(
         )
         cells = [(_interval if m == metric else _plus_minus)(row, m) for m in columns]
         table.add_row(str(rank) if scored else "-", *map(escape, map(str, place)), str(row["n"]), *cells)
-    console.print(table)
+    _print_unwrapped(console, table)
     lines = []
     if len(done) > len(shown):
         lines.append(f"... {len(done) - len(shown)} more completed experiments not shown")
@@ -144,6 +147,19 @@ def print_ranking(
         lines.append(f"report: {report}")
     for line in lines:
         console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _print_unwrapped(console: Console, table: Table) -> None:
+    """``table`` as wide as its cells need (up to :data:`UNWRAPPED_MAX_CHARS`) where output goes to a log
+    or a pipe, whose lines no terminal cuts; in a terminal, at the terminal's width."""
+    width = console.width
+    if not console.is_terminal:
+        natural = Measurement.get(console, console.options.update_width(UNWRAPPED_MAX_CHARS), table).maximum
+        console.width = max(width, natural)
+    try:
+        console.print(table)
+    finally:
+        console.width = width
 
 
 def _basis(experiments: pd.DataFrame) -> str:
