@@ -269,3 +269,73 @@ def test_no_text_in_a_chart_can_end_its_script(tmp_path):
     html = build_report([folder]).read_text()
     assert "</script><b>" not in html and "OutOfMemoryError" in section(html, "experiments")
     assert html.count("</script>") == html.count("<script")  # each script ends where it should
+
+
+def test_configurations_the_planner_refused_are_listed_with_their_reason(tmp_path):
+    folder = make_study(tmp_path, factors={"dataset.n_prompts": [64, 256]}, cycles=2)
+    experiments = section(build_report([folder]).read_text(), "experiments")
+    assert "1 configuration(s) not run, refused when the study was planned" in experiments
+    assert "<b>dataset.n_prompts=256</b>: dataset.n_prompts=256 but dataset.source=builtin has only" in experiments
+    (folder / "skipped.json").write_text("{damaged")
+    experiments = section(build_report([folder]).read_text(), "experiments")
+    assert f"<b>{folder / 'skipped.json'}</b>: cannot be read: " in experiments
+
+
+def test_hovering_a_front_point_names_its_configuration(study_html):
+    front = specs(section(study_html, "pareto"))[0]
+    (dots,) = [layer for layer in front["layer"] if "tooltip" in layer.get("encoding", {})]
+    assert dots["encoding"]["tooltip"][0]["field"] == "experiment"
+    assert {row["experiment"] for row in rows(front)} >= {"dtype=float16, transformers.batch_size=4"}
+
+
+def telemetry_of(job: Path) -> dict:
+    """The telemetry chart's spec of a single run's report."""
+    (spec,) = specs(section(build_report([job]).read_text(), "runs"))
+    return spec
+
+
+def test_shaded_windows_stay_inside_the_drawn_series(tmp_path):
+    job = make_single_run(tmp_path)
+    series = job / "timeseries.parquet"
+    table = pd.read_parquet(series)
+    table.iloc[3:-3].to_parquet(series, index=False)  # begins after the window starts, ends before it ends
+    spec = telemetry_of(job)
+    last_s = max(row["t"] for row in spec["datasets"][spec["data"]["name"]])
+    bands = [row for row in rows(spec) if "band" in row]
+    assert bands and all(0 <= band["start"] < band["end"] <= last_s for band in bands)
+
+
+def test_several_gpus_get_a_colour_each_and_a_long_series_is_thinned(tmp_path):
+    job = make_single_run(tmp_path)
+    series = job / "timeseries.parquet"
+    one = pd.read_parquet(series)
+    step = float(one["timestamp_s"].diff().median())
+    long = pd.concat(  # 300 copies of the 15 samples, end to end: 4,500 samples per GPU
+        [one.assign(timestamp_s=one["timestamp_s"] + i * len(one) * step) for i in range(300)], ignore_index=True
+    )
+    pd.concat([long, long.assign(gpu_index=1)], ignore_index=True).to_parquet(series, index=False)
+    spec = telemetry_of(job)
+    samples = spec["datasets"][spec["data"]["name"]]
+    assert {row["gpu"] for row in samples} == {"GPU 0", "GPU 1"}
+    assert len(samples) == 2 * 1500  # one sample in 3 of each GPU's 4,500
+    text = json.dumps(spec)
+    assert '"title": "seconds from ' in text and "(one sample in 3 drawn)" in text
+    assert '"color": {"field": "gpu"' in text and '"fill": {"field": "colour"' in text
+
+
+def test_a_series_without_readings_is_named_not_drawn_empty(tmp_path):
+    job = make_single_run(tmp_path)
+    series = job / "timeseries.parquet"
+    table = pd.read_parquet(series)
+    drawn = ["power_w", "temperature_c", "sm_utilisation_pct", "sm_clock_mhz", "memory_clock_mhz", "memory_used_mb"]
+    table.assign(**{column: float("nan") for column in drawn}).to_parquet(series, index=False)
+    runs = section(build_report([job]).read_text(), "runs")
+    assert f"<code>{series}</code> unreadable: no reading of power_w" in runs and "vegaEmbed" not in runs
+
+
+def test_effect_levels_keep_their_order_whatever_their_text(tmp_path):
+    folder = make_study(tmp_path, factors={"transformers.batch_size": [16, 4, 1]}, cycles=2)
+    (spec,) = specs(section(build_report([folder]).read_text(), "effects"))
+    places = {row["level"]: row["place"] for row in rows(spec)}
+    assert places == {"1": 0, "4": 1, "16": 2}  # by number, not as text
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["sort"] == {"field": "place"}

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 
 from llem.report import build_report
-from tests.fakes.results_tree import make_study
+from tests.fakes.results_tree import make_study, make_sweep
 
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 SECTION_IDS = ("header", "experiments", "pareto", "effects", "significance", "runs", "warnings")
@@ -56,7 +56,7 @@ def assert_complete(rendered: Rendered, source_html: str) -> None:
     charts = re.findall(r'<div id="chart-\d+" class="([^"]*)"[^>]*>(.*?)</svg>', rendered.dom, re.S)
     assert len(charts) == figures, [classes for classes, _ in charts]
     for classes, drawn in charts:
-        assert "vega-embed" in classes and 'class="marks"' in drawn, classes
+        assert "vega-embed" in classes and 'role="graphics-symbol"' in drawn, classes  # marks drawn in it
     for name in SECTION_IDS:
         assert f'id="{name}"' in rendered.dom, name
     assert rendered.screenshot.stat().st_size > 10_000
@@ -69,3 +69,10 @@ def test_report_renders_in_headless_chromium(tmp_path):
     )
     report = build_report([study])
     assert_complete(render(report, tmp_path / "report.png"), report.read_text())
+
+
+@needs_chromium
+def test_a_sweep_of_one_cycle_each_renders_without_a_console_message(tmp_path):
+    sweep = make_sweep(tmp_path, factors={"dtype": ["float16", "bfloat16"], "transformers.batch_size": [1, 4]})
+    report = build_report([sweep])  # no CI anywhere: no error bars to draw
+    assert_complete(render(report, tmp_path / "sweep.png"), report.read_text())

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from concurrent.futures import ThreadPoolExecutor
 from html import escape
 from pathlib import Path
 
@@ -21,7 +22,7 @@ from llem.errors import LlemError
 from llem.report import charts, runs, tables
 from llem.report.data import ReportData, factor_name, load_report_data
 from llem.report.header import header_html
-from llem.report.page import Page
+from llem.report.page import Page, vega_bundle
 from llem.report.significance import baseline_key, significance_html
 from llem.report.warnings_panel import warnings_html
 from llem.results.collect import result_folder
@@ -38,6 +39,9 @@ table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,tab
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
 li.error,p.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
 .chart{width:100%;margin:.5em 0} .table-scroll{max-height:800px;overflow:auto}
+.table-scroll.vega-embed{display:flex;flex-direction:column;align-items:flex-start}
+.table-scroll.vega-embed>svg{flex-shrink:0} .table-scroll .vega-bindings{order:-1;align-self:stretch;position:sticky;
+top:0;left:0;background:#fff;z-index:1;padding:.3em 0}
 """
 SECTIONS = {
     "experiments": "Experiments",
@@ -55,20 +59,23 @@ def build_report(paths: Sequence[Path], *, output: str | Path | None = None, bas
     data = load_report_data(paths)
     baseline_id = baseline_key(data, baseline)
     page = Page()
-    body = {
-        "experiments": page.figure(tables.experiments_chart(data), "chart table-scroll") + tables.notes_html(data),
-        "pareto": _pareto(data, page),
-        "effects": _effects(data, page),
-        "significance": significance_html(data, baseline_id),
-        "runs": _runs(data, page),
-        "warnings": warnings_html(data),
-    }
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        bundle = pool.submit(vega_bundle)  # made by vl-convert outside the GIL while the charts are built
+        body = {
+            "experiments": page.figure(tables.experiments_chart(data), "chart table-scroll") + tables.notes_html(data),
+            "pareto": _pareto(data, page),
+            "effects": _effects(data, page),
+            "significance": significance_html(data, baseline_id),
+            "runs": _runs(data, page),
+            "warnings": warnings_html(data),
+        }
+        script = f"<script>{bundle.result()}</script>"  # defines vegaEmbed for the charts below
     nav = "".join(f"<a href='#{key}'>{title}</a>" for key, title in SECTIONS.items())
     sections = "".join(f"<section id='{k}'><h2>{SECTIONS[k]}</h2>{html}</section>" for k, html in body.items())
     title = escape(" vs ".join(dict.fromkeys(data.runs["study"].astype(str))))
     document = (
         f"<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'><title>llem report: {title}</title>"
-        f"<style>{STYLE}</style></head><body><header id='header'>{header_html(data)}</header>"
+        f"<style>{STYLE}</style>{script}</head><body><header id='header'>{header_html(data)}</header>"
         f"<nav>{nav}</nav>{sections}</body></html>"
     )
     target = report_path(output) if output else _default_output(paths)
@@ -119,7 +126,11 @@ def _pareto(data: ReportData, page: Page) -> str:
     note = (
         "" if data.energy_measured else "<p>Energy was not measured, so the fronts are throughput against latency.</p>"
     )
-    intro = "<p>Each point is an experiment's mean over its cycles, with 95% CI bars; red: not dominated.</p>"
+    intro = (
+        "<p>Each point is an experiment's mean over its cycles, with 95% CI bars where it has 2 or more "
+        "completed cycles; red: not dominated (no other experiment is better in one figure and at least as "
+        "good in the other).</p>"
+    )
     return note + intro + "".join(page.figure(charts.pareto_chart(data, x, y)) for x, y in pairs)
 
 

@@ -8,6 +8,7 @@ import altair as alt
 import pandas as pd
 
 from llem.report.data import ReportData, factor_name
+from llem.report.numbers import significant
 from llem.results.compare import pareto_front
 from llem.results.figures import ENERGY, METRICS, THROUGHPUT
 
@@ -52,16 +53,9 @@ def pareto_chart(data: ReportData, x: str, y: str) -> alt.LayerChart:
         legend=alt.Legend(orient="top"),
     )
     base = alt.Chart(points)
-    x_bars = (
-        base.transform_filter("isValid(datum.x_low)")
-        .mark_rule(color=OTHER_COLOUR)
-        .encode(x="x_low:Q", x2="x_high:Q", y=y_axis)
-    )
-    y_bars = (
-        base.transform_filter("isValid(datum.y_low)")
-        .mark_rule(color=OTHER_COLOUR)
-        .encode(x=x_axis, y="y_low:Q", y2="y_high:Q")
-    )
+    with_ci = {axis: base.transform_filter(f"isValid(datum.{axis}_low)") for axis in ("x", "y")}
+    x_bars = with_ci["x"].mark_rule(color=OTHER_COLOUR).encode(x="x_low:Q", x2="x_high:Q", y=y_axis)
+    y_bars = with_ci["y"].mark_rule(color=OTHER_COLOUR).encode(x=x_axis, y="y_low:Q", y2="y_high:Q")
     front = (
         base.transform_filter(alt.datum.set == FRONT)
         .mark_line(strokeDash=[2, 3], color=FRONT_COLOUR)
@@ -77,7 +71,8 @@ def pareto_chart(data: ReportData, x: str, y: str) -> alt.LayerChart:
             alt.Tooltip("y:Q", title=_axis(y), format=".3~g"),
         ],
     )
-    return alt.layer(x_bars, y_bars, front, dots).properties(width="container", height=380)
+    bars = [b for b, low in ((x_bars, "x_low"), (y_bars, "y_low")) if points[low].notna().any()]  # none at 1 cycle
+    return alt.layer(*bars, front, dots).properties(width="container", height=380)
 
 
 def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.FacetChart:
@@ -88,16 +83,22 @@ def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.Facet
     table = data.experiments[data.experiments["status"] == "completed"]
     lines = [_group_name(others, row) for _, row in table.iterrows()] if others else ["all"] * len(table)
     levels = [None if pd.isna(v) else str(v) for v in table[factor]] if factor in table else [None] * len(table)
+    order = {level: place for place, level in enumerate(_level_order(levels))}
+    places = [order.get(level) for level in levels]
     points = pd.concat(
         [
-            pd.DataFrame({"figure": _axis(m), "level": levels, "line": lines, **_scaled(table, m, "value")})
+            pd.DataFrame(
+                {"figure": _axis(m), "level": levels, "place": places, "line": lines, **_scaled(table, m, "value")}
+            )
             for m in metrics
         ],
         ignore_index=True,
     )
     many = len(set(lines)) > MAX_LEGEND_GROUPS
-    colour = {} if many else {"color": alt.Color("line:N", title=None, legend=alt.Legend(orient="bottom"))}
-    x_axis = alt.X("level:N", title=factor_name(factor), sort=_level_order(levels), axis=alt.Axis(labelAngle=0))
+    legend = alt.Legend(orient="bottom", labelLimit=0, columns=1)  # labels whole: they differ at their ends
+    colour = {} if many or not others else {"color": alt.Color("line:N", title=None, legend=legend)}
+    # sorted by each level's place: Vega turns a sort list into an expression, which some text breaks
+    x_axis = alt.X("level:N", title=factor_name(factor), sort=alt.SortField("place"), axis=alt.Axis(labelAngle=0))
     tooltip = [
         alt.Tooltip("line:N", title="other factors"),
         alt.Tooltip("level:N", title=factor_name(factor)),
@@ -112,7 +113,8 @@ def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.Facet
         .mark_rule(color=ONE_COLOUR)
         .encode(y="value_low:Q", y2="value_high:Q")
     )
-    panel = alt.layer(line, bars, data=points).properties(width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX)
+    layers = [line, bars] if points["value_low"].notna().any() else [line]  # no bars at one cycle
+    panel = alt.layer(*layers, data=points).properties(width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX)
     return panel.facet(
         column=alt.Column("figure:N", title=None, sort=[_axis(m) for m in metrics], header=alt.Header(labelFontSize=13))
     ).resolve_scale(y="independent")
@@ -149,10 +151,6 @@ def _scaled(rows: pd.DataFrame, metric: str, name: str) -> dict[str, list[float 
     significant digits (what a chart can show), ``None`` where missing (one completed cycle: no CI)."""
     scale = METRICS[metric].scale
     return {
-        f"{name}{suffix}": [_rounded(v * scale) for v in rows[f"{metric}.{field}"].astype(float)]
+        f"{name}{suffix}": [significant(v * scale) for v in rows[f"{metric}.{field}"].astype(float)]
         for suffix, field in (("", "mean"), ("_low", "ci95_low"), ("_high", "ci95_high"))
     }
-
-
-def _rounded(value: float) -> float | None:
-    return None if pd.isna(value) else float(f"{value:.4g}")

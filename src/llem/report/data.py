@@ -2,7 +2,7 @@
 
 Runs come from :func:`llem.results.collect.load_runs`, experiments from
 :func:`llem.results.summary.aggregate`, per-run details (warnings, environment, energy window,
-telemetry) from each completed run's ``result.json`` through :func:`llem.results.codec.read_result`.
+telemetry) from each completed run's result as ``load_runs`` read it.
 """
 
 from __future__ import annotations
@@ -13,12 +13,15 @@ from pathlib import Path
 
 import pandas as pd
 
-from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
+from llem.errors import ConfigError
 from llem.results.collect import load_runs
 from llem.results.figures import ENERGY
+from llem.results.io import read_json
 from llem.results.ranking import source_labels
 from llem.results.schema import RunResult
 from llem.results.summary import aggregate
+
+SKIPPED_FILE = "skipped.json"  # a study's configurations its planner refused, with the reasons
 
 
 @dataclass
@@ -26,12 +29,14 @@ class ReportData:
     """``runs``: one row per run (plus ``label``, ``run_label``, ``readable``); ``experiments``: one row per
     experiment (plus ``label``, ``key``, ``folder``: its folder's distinct label);
     ``factors``: the ``config.*`` columns that vary; ``results``: job folder ->
-    the run's result (completed runs whose result.json reads)."""
+    the run's result (completed runs whose result.json reads); ``not_run``: the configurations a
+    study's planner refused (its ``skipped.json``), each as ``(study, configuration, reason)``."""
 
     runs: pd.DataFrame
     experiments: pd.DataFrame
     factors: list[str]
     results: dict[str, RunResult]
+    not_run: list[tuple[str, str, str]]
 
     @property
     def several_sources(self) -> bool:
@@ -47,21 +52,21 @@ class ReportData:
 def load_report_data(paths: Sequence[Path]) -> ReportData:
     """The runs and experiments of ``paths`` with labels naming the factors by name and value; a run's
     ``readable``: completed with a result.json that reads (an experiment's ``n`` counts them)."""
-    runs = load_runs(list(paths))
+    results: dict[str, RunResult] = {}  # job folder -> result, of the runs that completed and read
+    runs = load_runs(list(paths), results)
     experiments = aggregate(runs)
     factors = [c for c in runs.columns if c.startswith("config.")]
     sources = source_labels(experiments) if runs["source"].nunique() > 1 else None
     experiments["folder"] = experiments["source"].map(sources) if sources else experiments["study"]
     experiments["key"] = _keys(experiments, sources)
     experiments["label"] = [_label(row, factors, sources) for _, row in experiments.iterrows()]
-    results = _results(runs)
     runs["readable"] = runs["job_dir"].isin(list(results))
     by_experiment = experiments.set_index(["source", "experiment_id"])
     index = pd.MultiIndex.from_frame(runs[["source", "experiment_id"]])
     runs["key"] = by_experiment["key"].reindex(index).to_numpy()
     runs["label"] = by_experiment["label"].reindex(index).to_numpy()
     runs["run_label"] = [f"{label}, cycle {cycle}" for label, cycle in zip(runs["label"], runs["cycle"])]
-    return ReportData(runs, experiments, factors, results)
+    return ReportData(runs, experiments, factors, results, _not_run(runs, factors))
 
 
 def factor_name(column: str) -> str:
@@ -83,13 +88,21 @@ def _label(row: pd.Series, factors: list[str], sources: dict[str, str] | None) -
     return f"{sources[row['source']]}: {text}" if sources else text
 
 
-def _results(runs: pd.DataFrame) -> dict[str, RunResult]:
-    """Job folder -> result of each completed run whose result.json reads (others are reported by
-    ``load_runs`` in their row's ``error``)."""
-    results = {}
-    for job_dir in runs.loc[runs["status"] == "completed", "job_dir"]:
+def _not_run(runs: pd.DataFrame, factors: list[str]) -> list[tuple[str, str, str]]:
+    """``(study, configuration, reason)`` of each configuration a study's planner refused, by those of its
+    overrides that set a swept factor or a key the reason names (all of them when none do); a
+    ``skipped.json`` that cannot be read is one entry saying so."""
+    names = {factor_name(f) for f in factors}
+    found = []
+    for source, study in runs.loc[runs["kind"] == "study", ["source", "study"]].drop_duplicates().itertuples(False):
+        path = Path(source) / SKIPPED_FILE
         try:
-            results[job_dir] = read_result(Path(job_dir) / RESULT_FILE)
-        except ResultFormatError:
+            entries = read_json(path) if path.is_file() else []
+            refused = [(list(e["overrides"]), str(e["reason"])) for e in entries]
+        except (ConfigError, TypeError, KeyError) as err:
+            found.append((str(study), str(path), f"cannot be read: {err}"))
             continue
-    return results
+        for overrides, reason in refused:
+            swept = [o for o in overrides if (key := o.split("=", 1)[0]) in names or key in reason]
+            found.append((str(study), " ".join(swept or overrides), reason))
+    return found

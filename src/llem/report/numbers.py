@@ -1,4 +1,5 @@
-"""An experiment's mean with its 95% CI as a report writes it (numbers by :func:`llem.results.figures.number`)."""
+"""Numbers as a report writes them: an experiment's mean with its 95% CI (by
+:func:`llem.results.figures.number`), and chart data to 4 significant digits."""
 
 from __future__ import annotations
 
@@ -19,3 +20,8 @@ def mean_ci(row: pd.Series, metric: str) -> str:
         return number(mean * scale)
     clipped = CLIPPED if row.get(f"{metric}.ci95_clipped") is True else ""
     return f"{number(mean * scale)} ({number(low * scale)}{clipped} to {number(high * scale)})"
+
+
+def significant(value: float) -> float | None:
+    """``value`` to 4 significant digits (what a chart can show, in a third of the JSON), ``None`` for NaN."""
+    return None if pd.isna(value) else float(f"{value:.4g}")

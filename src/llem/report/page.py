@@ -1,6 +1,6 @@
-"""Charts as HTML: Altair (Vega-Lite) specs embedded with vega-embed, whose bundle (vega, vega-lite and
-vega-embed, about 0.9 MB, from vl-convert) is written inline once, before the first chart, so the page
-opens from ``file://`` with no network.
+"""Charts as HTML: Altair (Vega-Lite) specs drawn by vega-embed, whose bundle (vega, vega-lite and
+vega-embed, about 0.9 MB, from vl-convert) the page holds inline once (in its head), so that it opens
+from ``file://`` with no network.
 
 Making the bundle takes vl-convert about 2 s, so it is kept under llem's cache
 (``<cache>/report/vega-embed-<vl-convert version>-<Vega-Lite version>.js``); a cache that cannot be
@@ -22,25 +22,24 @@ EMBED_OPTIONS = {"actions": False, "renderer": "svg"}  # svg: text and marks sta
 
 
 class Page:
-    """Numbers each chart's ``<div>``; the vega-embed bundle goes inline before the first one only."""
+    """Numbers each chart's ``<div>``."""
 
     def __init__(self) -> None:
-        self.charts = 0
+        self.count = 0  # charts so far
 
     def figure(self, chart: alt.TopLevelMixin, css_class: str = "chart") -> str:
         """The chart's ``<div>`` and the vega-embed call that draws it into the div."""
+        # not validated against the Vega-Lite schema here (seconds for a large study): the tests do that
         with alt.data_transformers.disable_max_rows():  # sizes are bounded where the data is made
             spec = chart.to_dict(validate=False)
         # "<" escaped: no text in the data (a reason, a label) can close the script
         spec_js = json.dumps(spec, allow_nan=False, separators=(",", ":")).replace("<", "\\u003c")
-        div = f"chart-{self.charts}"
+        div = f"chart-{self.count}"
         html = (
             f"<div id='{div}' class='{css_class}'></div><script>vegaEmbed('#{div}', {spec_js}, "
             f"{json.dumps(EMBED_OPTIONS)}).catch(console.error)</script>"
         )
-        if self.charts == 0:
-            html = f"<script charset='utf-8'>{vega_bundle()}</script>{html}"
-        self.charts += 1
+        self.count += 1
         return html
 
 

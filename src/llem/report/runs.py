@@ -11,6 +11,7 @@ import altair as alt
 import pandas as pd
 
 from llem.report.data import ReportData
+from llem.report.numbers import significant
 from llem.results.schema import RunResult
 
 # timeseries.parquet columns drawn: panel title with unit -> columns
@@ -45,24 +46,27 @@ def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
     seconds from the series' start, the energy window shaded in every panel, the idle baseline as a
     dashed line on the power panel (and shaded when it was measured inside the series). A column the file
     lacks (clocks in older files) or that holds no reading is left out. Past :data:`MAX_POINTS` samples a
-    GPU, every k-th is drawn and the x axis says so."""
+    GPU, every k-th is drawn and the x axis says so. A file with no reading to draw raises ValueError."""
     table = pd.read_parquet(path)
     panels = {title: [c for c in lines if c in table and table[c].notna().any()] for title, lines in PANELS.items()}
     panels = {title: lines for title, lines in panels.items() if lines}
+    if not panels:
+        raise ValueError(f"no reading of {', '.join(c for lines in PANELS.values() for c in lines)} in it")
     origin = float(table["timestamp_s"].min())
     samples, step = _thinned(table, [c for lines in panels.values() for c in lines], origin)
     several_gpus = samples["gpu"].nunique() > 1
+    last_s = float(samples["t"].max())
     start, end = _window(result)
-    bands = [{"band": "measured", "start": start - origin, "end": end - origin, "colour": "#2ca02c"}]
+    bands = [_band("measured", start - origin, end - origin, last_s, "#2ca02c")]
     baseline = result.energy.baseline
     if baseline is not None and baseline.measured_at and baseline.duration_s:
         begin = pd.Timestamp(baseline.measured_at).timestamp() - origin
-        if 0 <= begin <= samples["t"].max():
-            bands.append({"band": "baseline", "start": begin, "end": begin + baseline.duration_s, "colour": "#7f7f7f"})
+        bands.append(_band("baseline", begin, begin + baseline.duration_s, last_s, "#7f7f7f"))
+    bands = [band for band in bands if band is not None]
     when = datetime.datetime.fromtimestamp(origin, datetime.timezone.utc).strftime("%Y-%m-%d %H:%M:%S UTC")
     x_title = f"seconds from {when}" + (f" (one sample in {step} drawn)" if step > 1 else "")
-    x_scale = alt.Scale(domain=[0, float(samples["t"].max())], nice=False)
-    shaded = _bands(bands, x_scale)
+    x_scale = alt.Scale(domain=[0, last_s], nice=False)
+    shaded = _bands(bands, x_scale) if bands else []
     charts = []
     for index, (title, lines) in enumerate(panels.items()):
         last = index == len(panels) - 1
@@ -71,7 +75,14 @@ def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
         if title == POWER and baseline is not None and baseline.power_w is not None:
             layers += _baseline_rule(baseline.power_w)
         charts.append(alt.layer(*layers, title=title, width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX))
-    return alt.vconcat(*charts, data=samples, spacing=12)
+    return alt.vconcat(*charts, data=samples, spacing=12).resolve_legend(strokeDash="independent")
+
+
+def _band(label: str, start_s: float, end_s: float, last_s: float, colour: str) -> dict[str, object] | None:
+    """A shaded span of the series (seconds from its start), cut to the drawn 0 to ``last_s``; None when
+    it lies wholly outside."""
+    start_s, end_s = max(start_s, 0.0), min(end_s, last_s)
+    return {"band": label, "start": start_s, "end": end_s, "colour": colour} if start_s < end_s else None
 
 
 def _thinned(table: pd.DataFrame, columns: list[str], origin: float) -> tuple[pd.DataFrame, int]:
@@ -84,9 +95,7 @@ def _thinned(table: pd.DataFrame, columns: list[str], origin: float) -> tuple[pd
         {"t": (rows["timestamp_s"] - origin).round(2), "gpu": "GPU " + rows["gpu_index"].astype(str)}
     )
     for column in columns:
-        samples[TRACE_NAMES.get(column, column)] = (
-            rows[column].astype(float).map(lambda v: None if pd.isna(v) else float(f"{v:.4g}"))
-        )
+        samples[TRACE_NAMES.get(column, column)] = [significant(v) for v in rows[column].astype(float)]
     return samples.reset_index(drop=True), step
 
 
@@ -94,7 +103,7 @@ def _lines(columns: list[str], x: alt.X, several_gpus: bool) -> alt.Chart:
     """A quantity's lines (one per GPU); two quantities share a panel with a dash for each."""
     colour = {"color": alt.Color("gpu:N", title=None, legend=alt.Legend(orient="top"))} if several_gpus else {}
     if len(columns) == 1:
-        y = alt.Y(f"{columns[0]}:Q", title=None)
+        y = alt.Y(f"{columns[0]}:Q", title=None, scale=alt.Scale(zero=columns[0] == "power_w"))
         return alt.Chart().mark_line(color=LINE_COLOUR).encode(x=x, y=y, detail="gpu:N", **colour)
     names = [TRACE_NAMES[c] for c in columns]  # :func:`_thinned` names these columns so
     dashes = alt.Scale(domain=names, range=[[1, 0], [3, 3]][: len(names)])
@@ -104,7 +113,7 @@ def _lines(columns: list[str], x: alt.X, several_gpus: bool) -> alt.Chart:
         .mark_line(color=LINE_COLOUR)
         .encode(
             x=x,
-            y=alt.Y("value:Q", title=None),
+            y=alt.Y("value:Q", title=None, scale=alt.Scale(zero=False)),
             detail="gpu:N",
             strokeDash=alt.StrokeDash("quantity:N", title=None, scale=dashes, legend=alt.Legend(orient="top")),
             **colour,
@@ -116,7 +125,8 @@ def _bands(bands: list[dict[str, object]], x_scale: alt.Scale) -> list[alt.Chart
     """The measurement window (and the idle baseline's) shaded across a panel, named at its top."""
     rows = alt.Chart(pd.DataFrame(bands))
     x, x2 = alt.X("start:Q", scale=x_scale, title=None), alt.X2("end:Q")
-    shade = rows.mark_rect(opacity=0.15).encode(x=x, x2=x2, color=alt.Color("colour:N", scale=None))
+    # fill, not color: the GPUs' legend keeps its line symbols
+    shade = rows.mark_rect(opacity=0.15).encode(x=x, x2=x2, fill=alt.Fill("colour:N", scale=None))
     label = rows.mark_text(align="left", baseline="top", dx=2, dy=2, y=0).encode(x=x, text="band:N")
     return [shade, label]
 

@@ -154,20 +154,32 @@ def _column(field: str, header: list[str], width: int) -> alt.LayerChart:
 
 
 def notes_html(data: ReportData) -> str:
-    """What the figures are, and the experiments with no completed run, each with its status and whole reason."""
+    """What the figures are; the experiments with no completed run, each with its status and whole reason;
+    the configurations a study's planner refused, with the reasons."""
     notes = (
         "<p>Mean over an experiment's completed cycles (95% CI: low to high); "
         f"{CLIPPED} after a low bound clipped at 0: the cycles spread too widely for their number (unreliable).</p>"
     )
     failed = data.experiments[data.experiments["status"] != "completed"]
     if failed.empty:
-        return notes + "<p>Every experiment has at least one completed run.</p>"
-    items = "".join(
-        f"<li><b>{escape(row['label'])}</b> ({escape(str(row['status']))}): "
-        f"{escape(_text(row['error']) or 'no reason recorded')}</li>"
-        for _, row in failed.iterrows()
-    )
-    return notes + f"<p>{len(failed)} experiment(s) without a completed run:</p><ul>{items}</ul>"
+        notes += "<p>Every experiment has at least one completed run.</p>"
+    else:
+        items = "".join(
+            f"<li><b>{escape(row['label'])}</b> ({escape(str(row['status']))}): "
+            f"{escape(_text(row['error']) or 'no reason recorded')}</li>"
+            for _, row in failed.iterrows()
+        )
+        notes += f"<p>{len(failed)} experiment(s) without a completed run:</p><ul>{items}</ul>"
+    if data.not_run:
+        several = data.several_sources
+        items = "".join(
+            f"<li><b>{escape(f'{study}: ' if several else '')}{escape(configuration)}</b>: {escape(reason)}</li>"
+            for study, configuration, reason in data.not_run
+        )
+        notes += (
+            f"<p>{len(data.not_run)} configuration(s) not run, refused when the study was planned:</p><ul>{items}</ul>"
+        )
+    return notes
 
 
 def _text(value: object) -> str:

@@ -21,6 +21,7 @@ from llem.config.load import UNHASHED_FIELDS
 from llem.errors import ConfigError, LlemError
 from llem.results.codec import RESULT_FILE, ResultFormatError, read_result
 from llem.results.io import read_json
+from llem.results.schema import RunResult
 from llem.results.summary import METRICS
 from llem.study.manifest import read_manifest
 
@@ -120,8 +121,9 @@ def find_result_folders(root: Path, max_depth: int = 4) -> list[ResultFolder]:
     return found
 
 
-def load_runs(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
-    """One row per run across the given study, sweep and single-run folders (see the module doc).
+def load_runs(paths: str | Path | Sequence[str | Path], results: dict[str, RunResult] | None = None) -> pd.DataFrame:
+    """One row per run across the given study, sweep and single-run folders (see the module doc);
+    ``results``, when given, gets job folder -> result of each completed run whose result.json reads.
 
     Columns: ``study``, ``source`` (the folder, absolute), ``kind``, ``position``, ``experiment_id``,
     ``cycle``, ``engine``, ``status``, ``error``, ``job_dir`` (absolute), every metric of
@@ -134,7 +136,7 @@ def load_runs(paths: str | Path | Sequence[str | Path]) -> pd.DataFrame:
     folders = list({f.path: f for f in map(result_folder, items)}.values())  # each folder once
     rows, configs = [], []
     for folder in folders:
-        found = list(_runs_of(folder))
+        found = list(_runs_of(folder, {} if results is None else results))
         if not found:
             raise LlemError(f"{folder.path}: a {folder.kind} folder without any run yet; nothing to load")
         rows += [row for row, _ in found]
@@ -152,8 +154,9 @@ def varying_config(configs: list[dict[str, Any]]) -> pd.DataFrame:
     return frame[varying].convert_dtypes().add_prefix("config.")  # whole numbers stay whole beside gaps
 
 
-def _runs_of(folder: ResultFolder) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
-    """``(row, flattened config)`` of each run of ``folder``, in run order."""
+def _runs_of(folder: ResultFolder, results: dict[str, RunResult]) -> Iterator[tuple[dict[str, Any], dict[str, Any]]]:
+    """``(row, flattened config)`` of each run of ``folder``, in run order; the results read go into
+    ``results`` by job folder."""
     where = {"study": folder.name, "source": str(folder.path), "kind": folder.kind}
     if folder.kind == "study":
         manifest = read_manifest(folder.path / MANIFEST_FILE)
@@ -161,7 +164,8 @@ def _runs_of(folder: ResultFolder) -> Iterator[tuple[dict[str, Any], dict[str, A
         for run in manifest["runs"]:
             job = folder.path / run["job_dir"]
             place = {k: run.get(k) for k in ("position", "experiment_id", "cycle", "engine", "status", "error")}
-            yield _job_row(job, {**where, **place}, _experiment_record(job), planned.get(run.get("position"), {}))
+            planned_config = planned.get(run.get("position"), {})
+            yield _job_row(job, {**where, **place}, _experiment_record(job), planned_config, results)
         return
     jobs = sweep_jobs(folder.path) if folder.kind == "sweep" else [folder.path]
     cycles: dict[str, int] = {}
@@ -170,7 +174,7 @@ def _runs_of(folder: ResultFolder) -> Iterator[tuple[dict[str, Any], dict[str, A
         place = {**where, **_job_place(job, experiment[0])}
         place["position"] = int(job.name) if folder.kind == "sweep" and job.name.isdigit() else position
         place["cycle"] = cycles[place["experiment_id"]] = cycles.get(place["experiment_id"], -1) + 1
-        yield _job_row(job, place, experiment, {})
+        yield _job_row(job, place, experiment, {}, results)
 
 
 def _job_place(job: Path, record: dict[str, Any]) -> dict[str, Any]:
@@ -203,15 +207,20 @@ def _job_place(job: Path, record: dict[str, Any]) -> dict[str, Any]:
 
 
 def _job_row(
-    job: Path, place: dict[str, Any], experiment: tuple[dict[str, Any], str | None], planned: dict[str, Any]
+    job: Path,
+    place: dict[str, Any],
+    experiment: tuple[dict[str, Any], str | None],
+    planned: dict[str, Any],
+    results: dict[str, RunResult],
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """A run's row (``place`` plus its job folder and metrics) and its flattened config: the one in
-    ``experiment`` (its experiment.json and what is wrong with it), else the result's, else ``planned``."""
+    ``experiment`` (its experiment.json and what is wrong with it), else the result's, else ``planned``;
+    the result read goes into ``results``."""
     row = {**place, "job_dir": str(job)}
     result = None
     if row["status"] == "completed":
         try:
-            result = read_result(job / RESULT_FILE)
+            result = results[str(job)] = read_result(job / RESULT_FILE)
         except ResultFormatError as err:  # one unreadable file leaves its row empty, with the reason
             row["error"] = _joined(row["error"], str(err))
     row.update({name: (figure(result) if result else None) for name, figure in METRICS.items()})
