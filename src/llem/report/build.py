@@ -56,11 +56,11 @@ SECTIONS = {
 def build_report(paths: Sequence[Path], *, output: str | Path | None = None, baseline: str | None = None) -> Path:
     """Write the report of ``paths`` (study, sweep or run folders) and return its path; ``baseline``: an
     experiment id every other experiment is also tested against."""
-    data = load_report_data(paths)
-    baseline_id = baseline_key(data, baseline)
-    page = Page()
     with ThreadPoolExecutor(max_workers=1) as pool:
-        bundle = pool.submit(vega_bundle)  # made by vl-convert outside the GIL while the charts are built
+        bundle = pool.submit(vega_bundle)  # vl-convert makes it outside the GIL while the results are read
+        data = load_report_data(paths)
+        baseline_id = baseline_key(data, baseline)
+        page = Page()
         body = {
             "experiments": page.figure(tables.experiments_chart(data), "chart table-scroll") + tables.notes_html(data),
             "pareto": _pareto(data, page),

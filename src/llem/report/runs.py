@@ -71,7 +71,7 @@ def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
     for index, (title, lines) in enumerate(panels.items()):
         last = index == len(panels) - 1
         x = alt.X("t:Q", title=x_title if last else None, scale=x_scale)
-        layers = [*shaded, _lines(lines, x, several_gpus)]
+        layers = [*(shaded if index == 0 else shaded[:1]), _lines(lines, x, several_gpus)]  # named once, on top
         if title == POWER and baseline is not None and baseline.power_w is not None:
             layers += _baseline_rule(baseline.power_w)
         charts.append(alt.layer(*layers, title=title, width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX))
@@ -122,7 +122,7 @@ def _lines(columns: list[str], x: alt.X, several_gpus: bool) -> alt.Chart:
 
 
 def _bands(bands: list[dict[str, object]], x_scale: alt.Scale) -> list[alt.Chart]:
-    """The measurement window (and the idle baseline's) shaded across a panel, named at its top."""
+    """The measurement window (and the idle baseline's) shaded across a panel, and their names at its top."""
     rows = alt.Chart(pd.DataFrame(bands))
     x, x2 = alt.X("start:Q", scale=x_scale, title=None), alt.X2("end:Q")
     # fill, not color: the GPUs' legend keeps its line symbols
