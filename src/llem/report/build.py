@@ -38,10 +38,9 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3em 1em} dt{fo
 table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,table.data th{border:1px solid #d0d8e2;
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
 li.error,p.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
-.chart{width:100%;margin:.5em 0} .table-scroll{max-height:800px;overflow:auto}
-.table-scroll.vega-embed{display:flex;flex-direction:column;align-items:flex-start}
-.table-scroll.vega-embed>svg{flex-shrink:0} .table-scroll .vega-bindings{order:-1;align-self:stretch;position:sticky;
-top:0;left:0;background:#fff;z-index:1;padding:.3em 0}
+.chart{width:100%;margin:.5em 0} .table-wide{overflow-x:auto} /* the table: the page's height, scrolled sideways */
+.table-wide.vega-embed{display:flex;flex-direction:column;align-items:flex-start}
+.table-wide.vega-embed>svg{flex-shrink:0} .table-wide .vega-bindings{order:-1;padding:.3em 0} /* "sort by" on top */
 """
 SECTIONS = {
     "experiments": "Experiments",
@@ -62,7 +61,7 @@ def build_report(paths: Sequence[Path], *, output: str | Path | None = None, bas
         baseline_id = baseline_key(data, baseline)
         page = Page()
         body = {
-            "experiments": page.figure(tables.experiments_chart(data), "chart table-scroll") + tables.notes_html(data),
+            "experiments": page.figure(tables.experiments_chart(data), "chart table-wide") + tables.notes_html(data),
             "pareto": _pareto(data, page),
             "effects": _effects(data, page),
             "significance": significance_html(data, baseline_id),
