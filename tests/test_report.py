@@ -338,4 +338,4 @@ def test_effect_levels_keep_their_order_whatever_their_text(tmp_path):
     (spec,) = specs(section(build_report([folder]).read_text(), "effects"))
     places = {row["level"]: row["place"] for row in rows(spec)}
     assert places == {"1": 0, "4": 1, "16": 2}  # by number, not as text
-    assert spec["spec"]["layer"][0]["encoding"]["x"]["sort"] == {"field": "place"}
+    assert spec["spec"]["layer"][0]["encoding"]["x"]["sort"] == {"field": "place", "op": "min"}

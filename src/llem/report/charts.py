@@ -98,7 +98,9 @@ def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.Facet
     legend = alt.Legend(orient="bottom", labelLimit=0, columns=1)  # labels whole: they differ at their ends
     colour = {} if many or not others else {"color": alt.Color("line:N", title=None, legend=legend)}
     # sorted by each level's place: Vega turns a sort list into an expression, which some text breaks
-    x_axis = alt.X("level:N", title=factor_name(factor), sort=alt.SortField("place"), axis=alt.Axis(labelAngle=0))
+    x_axis = alt.X(
+        "level:N", title=factor_name(factor), sort=alt.EncodingSortField("place", op="min"), axis=alt.Axis(labelAngle=0)
+    )
     tooltip = [
         alt.Tooltip("line:N", title="other factors"),
         alt.Tooltip("level:N", title=factor_name(factor)),
