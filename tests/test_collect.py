@@ -133,3 +133,11 @@ def test_a_parent_of_result_folders_is_refused_with_the_folders_below(tmp_path):
 def test_no_folder_is_an_error(tmp_path):
     with pytest.raises(LlemError, match="no folder given"):
         load_runs([])
+
+
+def test_a_run_inside_two_folders_given_loads_once_and_its_result_is_handed_back(tmp_path):
+    folder = sweep(tmp_path, [("float32", "completed", 2.0), ("bfloat16", "failed", None)])
+    results = {}
+    runs = load_runs([folder, folder / "0"], results)  # the sweep, then one of its jobs
+    assert runs["job_dir"].tolist() == [str(folder / "0"), str(folder / "1")]
+    assert list(results) == [str(folder / "0")] and results[str(folder / "0")].inference_time_s == 2.0

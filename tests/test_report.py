@@ -12,7 +12,7 @@ import pytest
 from rich.console import Console
 
 from llem.errors import LlemError
-from llem.report import build_report, charts, runs, tables, write_report_quietly
+from llem.report import build_report, charts, page, runs, tables, write_report_quietly
 from llem.report.data import load_report_data
 from llem.report.warnings_panel import warning_kind
 from llem.results.collect import load_runs
@@ -339,3 +339,65 @@ def test_effect_levels_keep_their_order_whatever_their_text(tmp_path):
     places = {row["level"]: row["place"] for row in rows(spec)}
     assert places == {"1": 0, "4": 1, "16": 2}  # by number, not as text
     assert spec["spec"]["layer"][0]["encoding"]["x"]["sort"] == {"field": "place", "op": "min"}
+
+
+def test_the_bundle_is_cached_made_again_when_damaged_and_needs_a_vl_convert_that_knows_altairs_version(
+    tmp_path, monkeypatch
+):
+    monkeypatch.setenv("LLEM_CACHE_DIR", str(tmp_path / "cache"))
+    page.vega_bundle.cache_clear()
+    made = page.vega_bundle()
+    (cached,) = (tmp_path / "cache" / "report").glob("vega-embed-*.js")
+    assert cached.read_text() == made and page.BUNDLE_DEFINES in made
+    for damage in (b"", b"\xff\xfe not UTF-8", made.encode()[: len(made) // 2]):
+        cached.write_bytes(damage)
+        page.vega_bundle.cache_clear()
+        assert page.vega_bundle() == made and cached.read_text() == made
+    monkeypatch.setenv("LLEM_CACHE_DIR", str(cached))  # a file where the cache folder should be: made, not kept
+    page.vega_bundle.cache_clear()
+    assert page.vega_bundle() == made
+    monkeypatch.setattr(page.vl_convert, "get_vegalite_versions", lambda: ["5.8"])
+    page.vega_bundle.cache_clear()
+    with pytest.raises(LlemError, match=r"^vl-convert-python .* cannot make the report's script for Vega-Lite "):
+        page.vega_bundle()
+    page.vega_bundle.cache_clear()
+
+
+def test_a_wrong_path_is_refused_before_the_bundle_is_made(tmp_path, monkeypatch):
+    made = []
+    monkeypatch.setattr("llem.report.build.vega_bundle", lambda: made.append(1) or "")
+    with pytest.raises(LlemError, match="no such folder"):
+        build_report([tmp_path / "nope"])
+    assert made == []
+
+
+@pytest.mark.parametrize(
+    "written",
+    ['{"overrides": ["a=1"], "reason": "r"}', '[{"overrides": [1, 2], "reason": "r"}]', '[{"overrides": "a=1"}]'],
+)
+def test_a_skipped_file_of_another_shape_is_one_line_and_the_report_is_written(tmp_path, written):
+    folder = make_study(tmp_path, factors={"dtype": ["float16", "bfloat16"]}, cycles=2)
+    (folder / "skipped.json").write_text(written)
+    experiments = section(build_report([folder]).read_text(), "experiments")
+    assert f"<b>{folder / 'skipped.json'}</b>: damaged: not a list of" in experiments
+
+
+def test_two_folders_of_one_study_name_their_refused_configurations_apart(tmp_path):
+    first = make_study(tmp_path, factors={"dataset.n_prompts": [64, 256]}, cycles=2)
+    second = shutil.copytree(first, first.parent / "2026-03-03T09-00-00")
+    experiments = section(build_report([first, second], output=tmp_path / "r.html").read_text(), "experiments")
+    for folder in (first, second):
+        assert f"<b>fake-study/{folder.name}: dataset.n_prompts=256</b>" in experiments
+
+
+def test_a_factor_one_folder_lacks_puts_no_point_at_a_null_level(tmp_path):
+    study = make_study(tmp_path / "a", factors=FACTORS, name="first")
+    sweep = make_sweep(tmp_path / "b", factors={"dtype": ["float16", "bfloat16"]})
+    html = build_report([study, sweep], output=tmp_path / "r.html").read_text()
+    batch_size = next(
+        s
+        for s in specs(section(html, "effects"))
+        if s["spec"]["layer"][0]["encoding"]["x"]["title"] == "transformers.batch_size"
+    )
+    assert {row["level"] for row in rows(batch_size)} == {"1", "4"}
+    assert all("<NA>" not in row["line"] and "nan" not in row["line"] for row in rows(batch_size))

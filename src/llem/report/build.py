@@ -38,9 +38,9 @@ dl.facts{display:grid;grid-template-columns:max-content auto;gap:.3em 1em} dt{fo
 table.data{border-collapse:collapse;font-size:.9em;width:100%} table.data td,table.data th{border:1px solid #d0d8e2;
 padding:.3em .5em;text-align:left;vertical-align:top} tr.significant{background:#e9f6ec}
 li.error,p.error{color:#b3261e} nav a{margin-right:1em} code{font-size:.85em}
-.chart{width:100%;margin:.5em 0} .table-wide{overflow-x:auto} /* the table: the page's height, scrolled sideways */
-.table-wide.vega-embed{display:flex;flex-direction:column;align-items:flex-start}
-.table-wide.vega-embed>svg{flex-shrink:0} .table-wide .vega-bindings{order:-1;padding:.3em 0} /* "sort by" on top */
+.chart{width:100%;margin:.5em 0;overflow-x:auto} /* wider than the page: scrolled sideways */
+.table-wide.vega-embed{display:flex;flex-direction:column;align-items:flex-start} /* the table: "sort by" on top */
+.table-wide.vega-embed>svg{flex-shrink:0} .table-wide .vega-bindings{order:-1;padding:.3em 0}
 """
 SECTIONS = {
     "experiments": "Experiments",
@@ -55,6 +55,8 @@ SECTIONS = {
 def build_report(paths: Sequence[Path], *, output: str | Path | None = None, baseline: str | None = None) -> Path:
     """Write the report of ``paths`` (study, sweep or run folders) and return its path; ``baseline``: an
     experiment id every other experiment is also tested against."""
+    for path in paths:
+        result_folder(path)  # a wrong path: its one-line error now, not after the bundle's making
     with ThreadPoolExecutor(max_workers=1) as pool:
         bundle = pool.submit(vega_bundle)  # vl-convert makes it outside the GIL while the results are read
         data = load_report_data(paths)

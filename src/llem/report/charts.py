@@ -94,6 +94,7 @@ def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.Facet
         ],
         ignore_index=True,
     )
+    points = points[points["level"].notna()]  # an experiment without the factor (another folder's) has no x
     many = len(set(lines)) > MAX_LEGEND_GROUPS
     legend = alt.Legend(orient="bottom", labelLimit=0, columns=1)  # labels whole: they differ at their ends
     colour = {} if many or not others else {"color": alt.Color("line:N", title=None, legend=legend)}
@@ -128,7 +129,8 @@ def effect_metrics(data: ReportData) -> list[str]:
 
 
 def _group_name(columns: list[str], row: pd.Series) -> str:
-    return ", ".join(f"{factor_name(c)}={row[c]}" for c in columns)
+    """``dtype=float16, batch_size=4``; a factor the experiment does not set is ``not set``."""
+    return ", ".join(f"{factor_name(c)}={'not set' if pd.isna(row[c]) else row[c]}" for c in columns)
 
 
 def _level_order(levels: list[str | None]) -> list[str]:

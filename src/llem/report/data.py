@@ -30,7 +30,7 @@ class ReportData:
     experiment (plus ``label``, ``key``, ``folder``: its folder's distinct label);
     ``factors``: the ``config.*`` columns that vary; ``results``: job folder ->
     the run's result (completed runs whose result.json reads); ``not_run``: the configurations a
-    study's planner refused (its ``skipped.json``), each as ``(study, configuration, reason)``."""
+    study's planner refused (its ``skipped.json``), each as ``(folder label, configuration, reason)``."""
 
     runs: pd.DataFrame
     experiments: pd.DataFrame
@@ -66,7 +66,8 @@ def load_report_data(paths: Sequence[Path]) -> ReportData:
     runs["key"] = by_experiment["key"].reindex(index).to_numpy()
     runs["label"] = by_experiment["label"].reindex(index).to_numpy()
     runs["run_label"] = [f"{label}, cycle {cycle}" for label, cycle in zip(runs["label"], runs["cycle"])]
-    return ReportData(runs, experiments, factors, results, _not_run(runs, factors))
+    folders = dict(zip(experiments["source"], experiments["folder"].astype(str)))
+    return ReportData(runs, experiments, factors, results, _not_run(runs, factors, folders))
 
 
 def factor_name(column: str) -> str:
@@ -88,21 +89,37 @@ def _label(row: pd.Series, factors: list[str], sources: dict[str, str] | None) -
     return f"{sources[row['source']]}: {text}" if sources else text
 
 
-def _not_run(runs: pd.DataFrame, factors: list[str]) -> list[tuple[str, str, str]]:
-    """``(study, configuration, reason)`` of each configuration a study's planner refused, by those of its
-    overrides that set a swept factor or a key the reason names (all of them when none do); a
-    ``skipped.json`` that cannot be read is one entry saying so."""
+def _not_run(runs: pd.DataFrame, factors: list[str], folders: dict[str, str]) -> list[tuple[str, str, str]]:
+    """``(folder label, configuration, reason)`` of each configuration a study's planner refused, by those
+    of its overrides that set a swept factor or a key the reason names (all of them when none do); a
+    ``skipped.json`` that cannot be read, or is not a list of ``{overrides, reason}``, is one entry saying
+    so. ``folders``: source folder -> its label."""
     names = {factor_name(f) for f in factors}
     found = []
-    for source, study in runs.loc[runs["kind"] == "study", ["source", "study"]].drop_duplicates().itertuples(False):
+    for source in runs.loc[runs["kind"] == "study", "source"].drop_duplicates():
         path = Path(source) / SKIPPED_FILE
         try:
             entries = read_json(path) if path.is_file() else []
-            refused = [(list(e["overrides"]), str(e["reason"])) for e in entries]
-        except (ConfigError, TypeError, KeyError) as err:
-            found.append((str(study), str(path), f"cannot be read: {err}"))
+        except ConfigError as err:
+            found.append((folders[source], str(path), f"cannot be read: {err}"))
             continue
-        for overrides, reason in refused:
+        if not _refusals(entries):
+            found.append((folders[source], str(path), "damaged: not a list of {overrides: [key=value, ...], reason}"))
+            continue
+        for entry in entries:
+            overrides, reason = entry["overrides"], entry["reason"]
             swept = [o for o in overrides if (key := o.split("=", 1)[0]) in names or key in reason]
-            found.append((str(study), " ".join(swept or overrides), reason))
+            found.append((folders[source], " ".join(swept or overrides), reason))
     return found
+
+
+def _refusals(entries: object) -> bool:
+    """Whether ``entries`` is what a study's ``skipped.json`` holds: a list of ``{"overrides": [str],
+    "reason": str}``."""
+    return isinstance(entries, list) and all(
+        isinstance(e, dict)
+        and isinstance(e.get("reason"), str)
+        and isinstance(e.get("overrides"), list)
+        and all(isinstance(o, str) for o in e["overrides"])
+        for e in entries
+    )

@@ -4,7 +4,7 @@ from ``file://`` with no network.
 
 Making the bundle takes vl-convert about 2 s, so it is kept under llem's cache
 (``<cache>/report/vega-embed-<vl-convert version>-<Vega-Lite version>.js``); a cache that cannot be
-written only costs that time again.
+written only costs that time again, and a damaged one is made again.
 """
 
 from __future__ import annotations
@@ -15,10 +15,12 @@ import json
 import altair as alt
 import vl_convert
 
+from llem.errors import LlemError
 from llem.paths import cache_dir
 from llem.results.io import write_text_atomic
 
 EMBED_OPTIONS = {"actions": False, "renderer": "svg"}  # svg: text and marks stay in the DOM (selectable)
+BUNDLE_DEFINES = "window.vegaEmbed="  # what every chart's script calls: a bundle without it is damaged
 
 
 class Page:
@@ -45,14 +47,22 @@ class Page:
 
 @functools.cache
 def vega_bundle() -> str:
-    """vega-embed with vega and the Vega-Lite Altair writes, as one script defining ``window.vegaEmbed``."""
-    vl_version = "_".join(alt.SCHEMA_VERSION.split(".")[:2])  # v6.4.1 -> v6_4, as vl-convert names them
-    cached = cache_dir() / "report" / f"vega-embed-{vl_convert.__version__}-{vl_version}.js"
+    """vega-embed with vega and the Vega-Lite Altair writes, as one script defining ``window.vegaEmbed``;
+    a :class:`LlemError` when the installed vl-convert does not know that Vega-Lite."""
+    version = ".".join(alt.SCHEMA_VERSION.removeprefix("v").split(".")[:2])  # v6.4.1 -> 6.4
+    if version not in vl_convert.get_vegalite_versions():
+        raise LlemError(
+            f"vl-convert-python {vl_convert.__version__} cannot make the report's script for Vega-Lite {version} "
+            f"(altair {alt.__version__} writes it); upgrade it: pip install -U vl-convert-python"
+        )
+    cached = cache_dir() / "report" / f"vega-embed-{vl_convert.__version__}-{version}.js"
     try:
-        return cached.read_text(encoding="utf-8")
-    except OSError:
+        text = cached.read_text(encoding="utf-8")
+        if BUNDLE_DEFINES in text:  # else damaged or cut short: made again
+            return text
+    except (OSError, ValueError):  # missing, unreadable, not UTF-8
         pass
-    bundle = vl_convert.javascript_bundle(vl_version=vl_version)
+    bundle = vl_convert.javascript_bundle(vl_version=version)
     try:
         cached.parent.mkdir(parents=True, exist_ok=True)
         write_text_atomic(cached, bundle)

@@ -24,6 +24,7 @@ CHAR_PX, NARROW_CHAR_PX, HEADER_CHAR_PX = 7.7, 4.0, 8.0
 NARROW_CHARS = frozenset(" ,.:;()'!|")
 HEADER_LINE_CHARS = 16  # a header's lines are at least this long (in a column of short cells)
 PAD_PX = 8  # space either side of a column's text, pixels
+MAX_REFUSED = 20  # configurations a planner refused listed below the table; the others are counted
 REASON_CHARS = 60  # longer reasons are cut in the table and given whole below it
 WORD_END = re.compile(r"(?<=[ .])")  # where a header may break
 RUN_ORDER = "run order"
@@ -173,9 +174,11 @@ def notes_html(data: ReportData) -> str:
     if data.not_run:
         several = data.several_sources
         items = "".join(
-            f"<li><b>{escape(f'{study}: ' if several else '')}{escape(configuration)}</b>: {escape(reason)}</li>"
-            for study, configuration, reason in data.not_run
+            f"<li><b>{escape(f'{folder}: ' if several else '')}{escape(configuration)}</b>: {escape(reason)}</li>"
+            for folder, configuration, reason in data.not_run[:MAX_REFUSED]
         )
+        if len(data.not_run) > MAX_REFUSED:
+            items += f"<li>{len(data.not_run) - MAX_REFUSED} more: each study's skipped.json lists them</li>"
         notes += (
             f"<p>{len(data.not_run)} configuration(s) not run, refused when the study was planned:</p><ul>{items}</ul>"
         )
@@ -183,8 +186,8 @@ def notes_html(data: ReportData) -> str:
 
 
 def _text(value: object) -> str:
-    """A cell's text; ``""`` for a missing value."""
-    return "" if value is None or (isinstance(value, float) and pd.isna(value)) else str(value)
+    """A cell's text; ``""`` for a missing value (None, NaN, pandas' NA)."""
+    return "" if value is None or pd.isna(value) else str(value)
 
 
 def _short(reason: object) -> str:

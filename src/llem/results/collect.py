@@ -139,8 +139,10 @@ def load_runs(paths: str | Path | Sequence[str | Path], results: dict[str, RunRe
         found = list(_runs_of(folder, {} if results is None else results))
         if not found:
             raise LlemError(f"{folder.path}: a {folder.kind} folder without any run yet; nothing to load")
-        rows += [row for row, _ in found]
-        configs += [config for _, config in found]
+        loaded = {row["job_dir"] for row in rows}  # a run inside two folders given (a sweep and its job): once
+        fresh = [(row, config) for row, config in found if row["job_dir"] not in loaded]
+        rows += [row for row, _ in fresh]
+        configs += [config for _, config in fresh]
     table = pd.DataFrame(rows, columns=[*RUN_COLUMNS, *METRICS])
     return pd.concat([table, varying_config(configs)], axis=1)
 

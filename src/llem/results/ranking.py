@@ -152,10 +152,12 @@ def print_ranking(
 def _print_unwrapped(console: Console, table: Table) -> None:
     """``table`` as wide as its cells need (up to :data:`UNWRAPPED_MAX_CHARS`) where output goes to a log
     or a pipe, whose lines no terminal cuts; in a terminal, at the terminal's width."""
+    if console.is_terminal:
+        console.print(table)
+        return
     width = console.width
-    if not console.is_terminal:
-        natural = Measurement.get(console, console.options.update_width(UNWRAPPED_MAX_CHARS), table).maximum
-        console.width = max(width, natural)
+    natural = Measurement.get(console, console.options.update_width(UNWRAPPED_MAX_CHARS), table).maximum
+    console.width = max(width, natural)
     try:
         console.print(table)
     finally:
