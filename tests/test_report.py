@@ -38,9 +38,15 @@ def specs(html: str) -> list[dict]:
     return [json.JSONDecoder().raw_decode(html, start)[0] for start in starts]
 
 
-def rows(spec: dict) -> list[dict]:
-    """Every data row of a spec (Altair writes each chart's tables under ``datasets``)."""
-    return [row for values in spec.get("datasets", {}).values() for row in values]
+def rows(spec: object) -> list[dict]:
+    """Every data row of a spec: its ``datasets`` (where Altair puts data frames) and inline ``values``."""
+    if isinstance(spec, list):
+        return [row for item in spec for row in rows(item)]
+    if not isinstance(spec, dict):
+        return []
+    found = [row for values in spec.get("datasets", {}).values() for row in values]
+    found += spec["values"] if isinstance(spec.get("values"), list) else []
+    return found + [row for key, value in spec.items() if key not in ("datasets", "values") for row in rows(value)]
 
 
 @pytest.fixture(scope="module")
@@ -113,7 +119,9 @@ def test_significance_in_sentences_with_holm(study_html):
 
 def test_runs_show_telemetry_with_windows_and_warnings_are_grouped(study_html):
     runs = section(study_html, "runs")
-    assert runs.count('"band":"measured"') == 2 and "idle baseline" in runs
+    telemetry = specs(runs)
+    assert len(telemetry) == 2 and "idle baseline" in runs
+    assert all(any(row.get("band") == "measured" for row in rows(spec)) for spec in telemetry)
     warnings = section(study_html, "warnings")
     assert "<th>runs affected</th>" in warnings and "run(s) of " in warnings
 

@@ -75,7 +75,8 @@ def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
         if title == POWER and baseline is not None and baseline.power_w is not None:
             layers += _baseline_rule(baseline.power_w)
         charts.append(alt.layer(*layers, title=title, width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX))
-    return alt.vconcat(*charts, data=samples, spacing=12).resolve_legend(strokeDash="independent")
+    legends = alt.Resolve(legend=alt.LegendResolveMap(strokeDash="independent"))  # the dashes' beside the clocks
+    return alt.vconcat(*charts, data=samples, spacing=12, resolve=legends)
 
 
 def _band(label: str, start_s: float, end_s: float, last_s: float, colour: str) -> dict[str, object] | None:
@@ -123,7 +124,7 @@ def _lines(columns: list[str], x: alt.X, several_gpus: bool) -> alt.Chart:
 
 def _bands(bands: list[dict[str, object]], x_scale: alt.Scale) -> list[alt.Chart]:
     """The measurement window (and the idle baseline's) shaded across a panel, and their names at its top."""
-    rows = alt.Chart(pd.DataFrame(bands))
+    rows = alt.Chart(alt.Data(values=bands))
     x, x2 = alt.X("start:Q", scale=x_scale, title=None), alt.X2("end:Q")
     # fill, not color: the GPUs' legend keeps its line symbols
     shade = rows.mark_rect(opacity=0.15).encode(x=x, x2=x2, fill=alt.Fill("colour:N", scale=None))
@@ -133,7 +134,7 @@ def _bands(bands: list[dict[str, object]], x_scale: alt.Scale) -> list[alt.Chart
 
 def _baseline_rule(power_w: float) -> list[alt.Chart]:
     """The idle baseline power as a dashed line, labelled."""
-    line = alt.Chart(pd.DataFrame([{"w": power_w, "text": f"idle baseline {power_w:.0f} W"}]))
+    line = alt.Chart(alt.Data(values=[{"w": power_w, "text": f"idle baseline {power_w:.0f} W"}]))
     rule = line.mark_rule(strokeDash=[4, 4], color="#444").encode(y="w:Q")
     text = line.mark_text(align="right", baseline="bottom", dy=-2, x="width").encode(y="w:Q", text="text:N")
     return [rule, text]
