@@ -14,8 +14,7 @@ import altair as alt
 import pandas as pd
 
 from llem.report.data import ReportData, factor_name
-from llem.report.numbers import mean_ci
-from llem.results.figures import CLIPPED, METRICS
+from llem.results.figures import CLIPPED, METRICS, interval
 
 ROW_PX = 22  # height of a row, pixels
 # Widths of a character, pixels, at the table's 12 px (wide fonts: DejaVu Sans): of a cell, of a cell's
@@ -88,7 +87,8 @@ def _columns(data: ReportData) -> dict[str, list[str]]:
     columns.update({factor_name(f): [_text(v) for v in table[f]] for f in data.factors if f in table})
     columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
     columns["status"] = [_text(status) for status in table["status"]]
-    columns.update({METRICS[m].label: [mean_ci(row, m) for _, row in table.iterrows()] for m in _shown(data)})
+    for metric in _shown(data):
+        columns[METRICS[metric].label] = [interval(row, metric, to=" to ", missing="") for _, row in table.iterrows()]
     reasons = [_short(e) for e in table["error"]]
     if any(reasons):
         columns["reason"] = reasons

@@ -4,7 +4,10 @@ label, unit and direction, and one way of writing a number."""
 from __future__ import annotations
 
 import math
-from typing import NamedTuple
+from collections.abc import Mapping
+from typing import Any, NamedTuple
+
+import pandas as pd
 
 
 class Metric(NamedTuple):
@@ -43,3 +46,21 @@ def number(value: float | None) -> str:
     if math.isinf(value):
         return str(value)
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def interval(row: Mapping[str, Any], metric: str, *, to: str, missing: str) -> str:
+    """An experiment's mean of ``metric`` with its 95% CI in the metric's shown unit: ``12.3 (11.9{to}12.7)``,
+    :data:`CLIPPED` after a lower bound clipped at 0; the mean alone with one cycle; ``missing`` without
+    a mean. ``row``: a row of :func:`llem.results.summary.aggregate`."""
+    scale = METRICS[metric].scale
+    mean, low, high = (row.get(f"{metric}.{k}") for k in ("mean", "ci95_low", "ci95_high"))
+    if _absent(mean):
+        return missing
+    if _absent(low) or _absent(high):
+        return number(mean * scale)
+    clipped = CLIPPED if row.get(f"{metric}.ci95_clipped") is True else ""
+    return f"{number(mean * scale)} ({number(low * scale)}{clipped}{to}{number(high * scale)})"
+
+
+def _absent(value: object) -> bool:
+    return value is None or bool(pd.isna(value))

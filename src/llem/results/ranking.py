@@ -16,7 +16,7 @@ from rich.markup import escape
 from rich.measure import Measurement
 from rich.table import Table
 
-from llem.results.figures import CLIPPED, ENERGY, METRICS, THROUGHPUT, number
+from llem.results.figures import CLIPPED, ENERGY, METRICS, THROUGHPUT, interval, number
 
 # Experiments shown in full; the rest are counted (the report lists every one).
 SHOWN = 20
@@ -206,13 +206,7 @@ def _name(metric: str) -> str:
 def _interval(row: pd.Series, metric: str) -> str:
     """``mean (low–high)`` scaled, ``*`` after a low bound clipped at 0; the mean alone with one cycle;
     ``-`` without a figure."""
-    scale = METRICS[metric].scale
-    mean, low, high = (row[f"{metric}.{k}"] for k in ("mean", "ci95_low", "ci95_high"))
-    if pd.isna(mean):
-        return "-"
-    if pd.isna(low) or pd.isna(high):
-        return number(mean * scale)
-    return f"{number(mean * scale)} ({number(low * scale)}{_clipped(row, metric)}–{number(high * scale)})"
+    return interval(row, metric, to="–", missing="-")
 
 
 def _plus_minus(row: pd.Series, metric: str) -> str:
