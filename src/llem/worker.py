@@ -24,6 +24,7 @@ from llem.runners.outcome import ERROR_FILE
 
 log = logging.getLogger("llem.worker")
 
+
 def run(job_dir: Path) -> int:
     """Measure the job in ``job_dir``; returns the exit code."""
     try:

@@ -159,8 +159,10 @@ def check_flags(argv: list[str]) -> argparse.Namespace:
     args = parser.parse_args(argv)
     given = [flag for name, flag in _COMMANDS.items() if getattr(args, name) not in (None, False)]
     if len(given) > 1:
-        raise ConfigError(f"{' and '.join(given)}: Hydra runs one of --run, -m, --cfg, --info and "
-                          "--shell-completion per command line; give them as separate commands")
+        raise ConfigError(
+            f"{' and '.join(given)}: Hydra runs one of --run, -m, --cfg, --info and "
+            "--shell-completion per command line; give them as separate commands"
+        )
     if args.config_dir is not None and not os.path.isdir(args.config_dir):
         raise ConfigError(f"--config-dir {args.config_dir}: no such folder; give a folder of YAML configs")
     if args.config_name is not None and args.config_path is None:

@@ -39,4 +39,3 @@ SUBSECTION_ALIASES: dict[tuple[str, str], str] = {
     ("tensorrt", "kv_cache_config"): "kv_cache",
     ("tensorrt", "scheduler_config"): "scheduler",
 }
-

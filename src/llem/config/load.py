@@ -250,7 +250,6 @@ def apply_synthetic_lengths(cfg: ExperimentConfig) -> list[ConfigIssue]:
     return conflicts
 
 
-
 def load_experiment(data: Mapping[str, Any], explicit_decoder_keys: Iterable[str] | None = None) -> ExperimentConfig:
     """A validated :class:`ExperimentConfig`; raises :class:`ConfigError` listing every issue."""
     cfg, issues = issues_of(data, explicit_decoder_keys)

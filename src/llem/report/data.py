@@ -19,9 +19,8 @@ from llem.results.figures import ENERGY
 from llem.results.io import read_json
 from llem.results.ranking import source_labels
 from llem.results.schema import RunResult
-from llem.results.summary import aggregate
-
-SKIPPED_FILE = "skipped.json"  # a study's configurations its planner refused, with the reasons
+from llem.results.summary import aggregate, readable
+from llem.study.manifest import SKIPPED_FILE
 
 
 @dataclass
@@ -60,7 +59,7 @@ def load_report_data(paths: Sequence[Path]) -> ReportData:
     experiments["folder"] = experiments["source"].map(sources) if sources else experiments["study"]
     experiments["key"] = _keys(experiments, sources)
     experiments["label"] = [_label(row, factors, sources) for _, row in experiments.iterrows()]
-    runs["readable"] = runs["job_dir"].isin(list(results))
+    runs["readable"] = readable(runs)
     by_experiment = experiments.set_index(["source", "experiment_id"])
     index = pd.MultiIndex.from_frame(runs[["source", "experiment_id"]])
     runs["key"] = by_experiment["key"].reindex(index).to_numpy()

@@ -21,6 +21,7 @@ from llem.results.schema import RunResult
 
 log = logging.getLogger("llem.runners")
 
+
 @dataclass(frozen=True)
 class RunnerChoice:
     """The runner of one job and where the choice came from."""

@@ -29,7 +29,7 @@ from llem.study.encode import quote
 from llem.study.execute import Execution
 from llem.study.expand import Assignment, nest, route
 from llem.study.locks import OWNER_FILE
-from llem.study.manifest import COMPLETED, FAILED, Manifest, read_manifest
+from llem.study.manifest import COMPLETED, FAILED, SKIPPED_FILE, Manifest, read_manifest
 from llem.study.plan import StudyPlan, plan_study
 from llem.study.spec import ExperimentOrder, StudySpec, is_study, parse_study, read_yaml
 from llem.user_config import load_user_config, results_dir
@@ -38,7 +38,7 @@ from llem.user_config import load_user_config, results_dir
 PROFILE_CYCLES = {"quick": 1, "publication": 5}
 PROFILE_ORDER = {"publication": ExperimentOrder.shuffle}
 # What a study folder holds before its first run is launched.
-STARTUP_FILES = {"study_plan.json", "manifest.json", "skipped.json", "study.yaml", "hydra_command.txt", OWNER_FILE}
+STARTUP_FILES = {"study_plan.json", "manifest.json", SKIPPED_FILE, "study.yaml", "hydra_command.txt", OWNER_FILE}
 
 
 @dataclass
@@ -304,7 +304,7 @@ def write_study_files(folder: Path, plan: StudyPlan, source: Path, settings: Exe
         document["runs"] = _merge_runs(read_plan_file(plan_file)["runs"], document["runs"])
     write_json_atomic(plan_file, document)
     Manifest.open(folder, document, status="starting")
-    write_json_atomic(folder / "skipped.json", document["skipped"])
+    write_json_atomic(folder / SKIPPED_FILE, document["skipped"])
     _keep_study_file(source, folder)
     return plan_file
 

@@ -9,6 +9,8 @@ from typing import Any
 from llem.errors import ConfigError
 from llem.results.io import read_json, write_json_atomic
 
+SKIPPED_FILE = "skipped.json"  # beside a study's manifest: the configurations its planner refused, and why
+
 # Run states. A run is re-run on resume unless it is completed.
 PENDING, RUNNING, COMPLETED, FAILED, SKIPPED, INTERRUPTED = (
     "pending",
