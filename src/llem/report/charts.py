@@ -22,7 +22,7 @@ ONE_COLOUR = "#1f77b4"  # of every line when they are too many to colour apart
 def pareto_pairs(data: ReportData) -> list[tuple[str, str]]:
     """``(x, y)`` metric pairs to draw: energy per output token against throughput, TTFT p90 and ITL
     p50 when energy was measured, else throughput against the two latencies."""
-    present = [m for m in METRICS if _has(data.experiments, m)]
+    present = data.shown_metrics
     anchor = ENERGY if ENERGY in present else THROUGHPUT
     others = [m for m in (THROUGHPUT, "ttft_p90_s", "itl_p50_s") if m in present and m != anchor]
     return [(x, anchor) for x in others] if anchor in present else []
@@ -125,7 +125,7 @@ def effect_chart(data: ReportData, factor: str, metrics: list[str]) -> alt.Facet
 
 def effect_metrics(data: ReportData) -> list[str]:
     """The figures drawn against each factor: energy per output token (when measured), throughput, TTFT p90."""
-    return [m for m in (ENERGY, THROUGHPUT, "ttft_p90_s") if _has(data.experiments, m)]
+    return [m for m in (ENERGY, THROUGHPUT, "ttft_p90_s") if m in data.shown_metrics]
 
 
 def _group_name(columns: list[str], row: pd.Series) -> str:
@@ -140,10 +140,6 @@ def _level_order(levels: list[str | None]) -> list[str]:
         return sorted(distinct, key=float)
     except ValueError:
         return distinct
-
-
-def _has(table: pd.DataFrame, metric: str) -> bool:
-    return f"{metric}.mean" in table and table[f"{metric}.mean"].notna().any()
 
 
 def _axis(metric: str) -> str:

@@ -15,7 +15,7 @@ import pandas as pd
 
 from llem.errors import ConfigError
 from llem.results.collect import load_runs
-from llem.results.figures import ENERGY
+from llem.results.figures import ENERGY, METRICS
 from llem.results.io import read_json
 from llem.results.ranking import source_labels
 from llem.results.schema import RunResult
@@ -42,10 +42,15 @@ class ReportData:
         return self.runs["source"].nunique() > 1
 
     @property
+    def shown_metrics(self) -> list[str]:
+        """The :data:`llem.results.figures.METRICS` at least one experiment has a mean of, in that order."""
+        table = self.experiments
+        return [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
+
+    @property
     def energy_measured(self) -> bool:
         """Whether any experiment has an energy per output token."""
-        column = f"{ENERGY}.mean"
-        return column in self.experiments and self.experiments[column].notna().any()
+        return ENERGY in self.shown_metrics
 
 
 def load_report_data(paths: Sequence[Path]) -> ReportData:

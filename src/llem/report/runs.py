@@ -75,7 +75,7 @@ def telemetry_chart(result: RunResult, path: Path) -> alt.VConcatChart:
         if title == POWER and baseline is not None and baseline.power_w is not None:
             layers += _baseline_rule(baseline.power_w)
         charts.append(alt.layer(*layers, title=title, width=PANEL_WIDTH_PX, height=PANEL_HEIGHT_PX))
-    legends = alt.Resolve(legend=alt.LegendResolveMap(strokeDash="independent"))  # the dashes' beside the clocks
+    legends = alt.Resolve(legend=alt.LegendResolveMap(strokeDash="independent"))  # clocks' dashes: by their panel
     return alt.vconcat(*charts, data=samples, spacing=12, resolve=legends)
 
 

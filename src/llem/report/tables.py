@@ -87,7 +87,7 @@ def _columns(data: ReportData) -> dict[str, list[str]]:
     columns.update({factor_name(f): [_text(v) for v in table[f]] for f in data.factors if f in table})
     columns["runs done"] = [f"{n}/{total}" for n, total in zip(table["n"], table["n_runs"])]
     columns["status"] = [_text(status) for status in table["status"]]
-    for metric in _shown(data):
+    for metric in data.shown_metrics:
         columns[METRICS[metric].label] = [interval(row, metric, to=" to ", missing="") for _, row in table.iterrows()]
     reasons = [_short(e) for e in table["error"]]
     if any(reasons):
@@ -100,19 +100,13 @@ def _orders(data: ReportData) -> dict[str, dict[int, int]]:
     keyed by its position in run order; experiments without the figure have no rank."""
     table = data.experiments.reset_index(drop=True)
     orders = {}
-    for metric in _shown(data):
+    for metric in data.shown_metrics:
         label, lower_is_better = METRICS[metric].label, METRICS[metric].lower_is_better
         ranked = table[f"{metric}.mean"].dropna().sort_values(ascending=lower_is_better, kind="stable")
         orders[f"{label}, {'lowest' if lower_is_better else 'highest'} first"] = {
             int(position): rank for rank, position in enumerate(ranked.index)
         }
     return orders
-
-
-def _shown(data: ReportData) -> list[str]:
-    """The :data:`METRICS` at least one experiment has a mean of."""
-    table = data.experiments
-    return [m for m in METRICS if f"{m}.mean" in table and table[f"{m}.mean"].notna().any()]
 
 
 def _sort_key(entries: list[str]) -> str:
