@@ -33,6 +33,16 @@ COOL = {
 }
 
 
+def sampled(monkeypatch, tmp_path, gpus: list[dict], seconds: float, write: bool) -> tuple[Telemetry, TelemetryBlock]:
+    """Telemetry of the simulated ``gpus`` (all visible) over ``seconds``, its window from 0 to now."""
+    install_fake_nvml(monkeypatch, tmp_path, gpus)
+    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
+    telemetry = Telemetry.start()
+    time.sleep(seconds)
+    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=write)
+    return telemetry, record
+
+
 def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch, tmp_path):
     install_fake_nvml(monkeypatch, tmp_path, [HOT, COOL])
     monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
@@ -58,11 +68,7 @@ def test_throttling_drift_and_persistence_are_summarised_and_warned(monkeypatch,
 
 
 def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
-    install_fake_nvml(monkeypatch, tmp_path, [HOT, {**COOL, "load_after_s": 1.2}])
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    telemetry = Telemetry.start()
-    time.sleep(2.3)
-    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=True)
+    _, record = sampled(monkeypatch, tmp_path, [HOT, {**COOL, "load_after_s": 1.2}], 2.3, write=True)
     table = pd.read_parquet(tmp_path / "timeseries.parquet")
     assert list(table.columns) == COLUMNS == record.timeseries.columns
     assert len(table) == record.timeseries.rows
@@ -83,11 +89,8 @@ def test_timeseries_has_the_spec_columns_at_one_hertz(monkeypatch, tmp_path):
 
 
 def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path):
-    install_fake_nvml(monkeypatch, tmp_path, [{**HOT, "unsupported": ["nvmlDeviceGetUtilizationRates"]}, COOL])
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    telemetry = Telemetry.start()
-    time.sleep(0.5)
-    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=False)
+    no_utilisation = {**HOT, "unsupported": ["nvmlDeviceGetUtilizationRates"]}
+    telemetry, record = sampled(monkeypatch, tmp_path, [no_utilisation, COOL], 0.5, write=False)
     assert record.unsupported_queries == ["utilisation@gpu0"]
     samples = telemetry.sampler.samples
     assert all(s.sm_utilisation_pct is None for s in samples if s.gpu_index == 0)
@@ -95,11 +98,8 @@ def test_a_query_one_gpu_lacks_is_still_read_on_the_others(monkeypatch, tmp_path
 
 
 def test_clocks_a_gpu_cannot_report_are_null_in_the_timeseries_not_zero(monkeypatch, tmp_path):
-    install_fake_nvml(monkeypatch, tmp_path, [{**HOT, "unsupported": ["nvmlDeviceGetClockInfo"]}, COOL])
-    monkeypatch.delenv("CUDA_VISIBLE_DEVICES", raising=False)
-    telemetry = Telemetry.start()
-    time.sleep(0.5)
-    record, _ = telemetry.finish(0.0, time.time(), tmp_path, write=True)
+    no_clocks = {**HOT, "unsupported": ["nvmlDeviceGetClockInfo"]}
+    _, record = sampled(monkeypatch, tmp_path, [no_clocks, COOL], 0.5, write=True)
     assert {"sm_clock@gpu0", "memory_clock@gpu0"} <= set(record.unsupported_queries)
     table = pd.read_parquet(tmp_path / "timeseries.parquet")
     clocks = ["sm_clock_mhz", "memory_clock_mhz"]
