@@ -84,6 +84,7 @@ class TensorRTEngine:
         self._chat_template = False
         self._eos: set[int] = set()
         self._room_tokens = 0  # the last run's cap on output tokens when max_output_tokens is unset
+        self._sampling_passthrough: dict[str, Any] = {}  # passthrough_kwargs for SamplingParams, set by load
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -100,7 +101,8 @@ class TensorRTEngine:
         self._tokenizer = load_tokenizer(path)
         self._chat_template = applies_chat_template(self.cfg.dataset, self._tokenizer)
         self._eos = eos_ids(path, self._tokenizer)
-        self._kwargs = {**args.llm_kwargs(self.cfg, path, dtype), **self._passthrough("llm")}
+        llm_passthrough, self._sampling_passthrough = self._split_passthrough()
+        self._kwargs = {**args.llm_kwargs(self.cfg, path, dtype), **llm_passthrough}
         self._use_engine_cache(tllm.__version__, gpu_name)
         built = time.perf_counter()
         self._llm = self._start()
@@ -167,10 +169,10 @@ class TensorRTEngine:
                 f"TensorRT-LLM could not start: {err}; its own messages are in the job's worker.log"
             ) from err
 
-    def _passthrough(self, target: str) -> dict[str, Any]:
-        """The ``passthrough_kwargs`` for ``target`` (``llm``: fields of the LLM's args class; ``sampling``:
-        the other ``SamplingParams`` fields). An unknown key, or one llem sets itself, is a ConfigError."""
-        llm, sampling = split_passthrough(
+    def _split_passthrough(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``passthrough_kwargs`` as ``(fields of the LLM's args class, the other SamplingParams
+        fields)``. An unknown key, or one llem sets itself, is a ConfigError."""
+        return split_passthrough(
             self.cfg.passthrough_kwargs or {},
             runtime.llm_arg_names("TrtLlmArgs" if self.table.builds_engine else "TorchLlmArgs"),
             runtime.sampling_param_names(),
@@ -178,7 +180,6 @@ class TensorRTEngine:
             unknown_hint=f"neither an argument of {self.table.llm_class} nor a SamplingParams field of TensorRT-LLM",
             llem_set_hint="dtype, random_seed, decoder.*, tensorrt.*",
         )
-        return llm if target == "llm" else sampling
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -193,8 +194,8 @@ class TensorRTEngine:
         """
         arrival = time.monotonic()
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
-        self._room_tokens, passthrough = self._room(ids), self._passthrough("sampling")
-        params = [self._sampling_params(p.max_new_tokens, self._room_tokens, passthrough) for p in prompts]
+        self._room_tokens = self._room(ids)
+        params = [self._sampling_params(p.max_new_tokens, self._room_tokens) for p in prompts]
         if self.beam:
             return self._beam_search(ids, params, arrival, progress)
         streamed = asyncio.run(self._stream(ids, params, arrival, progress))
@@ -205,10 +206,10 @@ class TensorRTEngine:
             self._record(run, prompt_ids, completions)
         return run
 
-    def _sampling_params(self, forced: int | None, room: int, passthrough: dict[str, Any]) -> Any:
+    def _sampling_params(self, forced: int | None, room: int) -> Any:
         from tensorrt_llm import SamplingParams
 
-        kwargs = {**args.sampling_kwargs(self.cfg, forced, room), **passthrough}
+        kwargs = {**args.sampling_kwargs(self.cfg, forced, room), **self._sampling_passthrough}
         try:
             return SamplingParams(**kwargs)
         except (ValueError, TypeError) as err:

@@ -76,6 +76,7 @@ class VllmEngine:
         self._eos: set[int] = set()
         self._next_id = 0
         self._lora: Any = None
+        self._sampling_passthrough: dict[str, Any] = {}  # passthrough_kwargs for SamplingParams, set by load
 
     # -- loading ------------------------------------------------------------------------------
 
@@ -94,7 +95,8 @@ class VllmEngine:
         self._eos = eos_ids(path, self._tokenizer)
         vllm = runtime.import_vllm()
         self._kwargs = args.engine_kwargs(self.cfg, path, self._dtype, self._device)
-        self._kwargs.update(self._passthrough("engine"))
+        engine_passthrough, self._sampling_passthrough = self._split_passthrough()
+        self._kwargs.update(engine_passthrough)
         try:
             self._llm = vllm.LLM(**self._kwargs)
         except (ValueError, TypeError) as err:  # vLLM's argument and config validation
@@ -114,10 +116,10 @@ class VllmEngine:
             n_parameters=parameter_count(path),
         )
 
-    def _passthrough(self, target: str) -> dict[str, Any]:
-        """The ``passthrough_kwargs`` for ``target`` (``engine``: ``EngineArgs`` fields; ``sampling``: the
-        other ``SamplingParams`` fields). A key vLLM does not know, or one llem sets itself, is a ConfigError."""
-        engine, sampling = split_passthrough(
+    def _split_passthrough(self) -> tuple[dict[str, Any], dict[str, Any]]:
+        """The ``passthrough_kwargs`` as ``(EngineArgs fields, the other SamplingParams fields)``. A key vLLM
+        does not know, or one llem sets itself, is a ConfigError."""
+        return split_passthrough(
             self.cfg.passthrough_kwargs or {},
             runtime.engine_arg_names(),
             runtime.sampling_param_names(),
@@ -126,7 +128,6 @@ class VllmEngine:
             + runtime.import_vllm().__version__,
             llem_set_hint="random_seed, dtype, decoder.*, vllm.*",
         )
-        return engine if target == "engine" else sampling
 
     def tokenizer(self) -> Any:
         return self._tokenizer
@@ -183,13 +184,12 @@ class VllmEngine:
         from vllm.sampling_params import RequestOutputKind
 
         engine = self._llm.llm_engine
-        passthrough = self._passthrough("sampling")
         order: list[str] = []
         budgets: list[int | None] = []
         try:
             inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
             for prompt, engine_input in zip(prompts, inputs):
-                kwargs = {**args.sampling_kwargs(self.cfg, prompt.max_new_tokens), **passthrough}
+                kwargs = {**args.sampling_kwargs(self.cfg, prompt.max_new_tokens), **self._sampling_passthrough}
                 params = SamplingParams(**kwargs, output_kind=RequestOutputKind.DELTA)
                 request_id = str(self._next_id)
                 self._next_id += 1
