@@ -9,8 +9,15 @@ import pandas as pd
 import pytest
 
 from llem.results.collect import RUN_COLUMNS
-from llem.results.summary import METRICS, write_summary
+from llem.results.summary import METRICS, tables, write_tables
 from tests.fakes.result import write_example_result
+
+
+def write_summary(folder: Path) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """The run and experiment tables of ``folder``, written into it as a study's end writes them."""
+    runs, experiments = tables(folder)
+    write_tables(runs, experiments, folder)
+    return runs, experiments
 
 
 def study(tmp_path: Path, runs: list[tuple[str, str, float | None]]) -> Path:

@@ -19,7 +19,7 @@ TRT = {"engine": "tensorrt", "dtype": "float16", "model": "llem-tiny"}
 
 
 def test_without_a_gpu_the_hint_says_where_it_can_run(monkeypatch):
-    monkeypatch.setattr(llem.engines, "_nvidia_gpu_present", lambda: False)
+    monkeypatch.setattr(llem.engines, "nvidia_driver_present", lambda: False)
     hint = install_hint(Engine.tensorrt, in_study=False)
     assert hint.startswith("it runs on NVIDIA GPUs only and this machine has none; on a GPU machine: ")
     assert "pip install 'llem[tensorrt]'" in hint and "runner.kind=docker" in hint
@@ -27,7 +27,7 @@ def test_without_a_gpu_the_hint_says_where_it_can_run(monkeypatch):
 
 
 def test_with_a_gpu_the_hint_is_the_install(monkeypatch):
-    monkeypatch.setattr(llem.engines, "_nvidia_gpu_present", lambda: True)
+    monkeypatch.setattr(llem.engines, "nvidia_driver_present", lambda: True)
     assert install_hint(Engine.tensorrt, in_study=False).startswith(
         "pip install 'llem[tensorrt]' (needs an NVIDIA GPU)"
     )

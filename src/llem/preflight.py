@@ -112,5 +112,6 @@ def cuda_visible() -> bool:
     """An NVIDIA driver is loaded and ``CUDA_VISIBLE_DEVICES`` does not hide every GPU (no torch)."""
     import os
 
-    driver = os.path.exists("/proc/driver/nvidia/version") or os.path.exists("/dev/nvidiactl")
-    return driver and os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() not in ("", "-1")
+    from llem.engines import nvidia_driver_present
+
+    return nvidia_driver_present() and os.environ.get("CUDA_VISIBLE_DEVICES", "0").strip() not in ("", "-1")

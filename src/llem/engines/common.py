@@ -5,6 +5,7 @@ end a sequence, exact generated-token counts, progress over a token budget, and 
 from __future__ import annotations
 
 import functools
+import math
 from collections.abc import Hashable, Iterable
 from pathlib import Path
 from typing import Any
@@ -99,15 +100,8 @@ def parameter_count(path: str) -> int | None:
     for file in files:
         with safe_open(str(file), framework="pt") as handle:
             for name in handle.keys():  # noqa: SIM118 - safe_open is not a mapping
-                total += _numel(handle.get_slice(name).get_shape())
+                total += math.prod(handle.get_slice(name).get_shape())
     return total
-
-
-def _numel(shape: list[int]) -> int:
-    count = 1
-    for dim in shape:
-        count *= dim
-    return count
 
 
 @functools.cache

@@ -135,9 +135,10 @@ def aggregate(runs: pd.DataFrame) -> pd.DataFrame:
     ``.ci95_low``, ``.ci95_high``, ``.ci95_clipped`` (see :func:`statistics`)."""
     config_columns = [c for c in runs.columns if c.startswith("config.")]
     rows = []
+    read = readable(runs)
     for (source, experiment_id), group in runs.groupby(["source", "experiment_id"], sort=False, dropna=False):
-        completed = group["status"] == "completed"
-        done, unreadable = group[completed & readable(group)], group[completed & ~readable(group)]
+        completed, ok = group["status"] == "completed", read[group.index]
+        done, unreadable = group[completed & ok], group[completed & ~ok]
         status = experiment_status(group["status"])
         errors = (group if status != "completed" else unreadable)["error"].dropna()
         methods = done["energy_method"].dropna().unique()
@@ -187,14 +188,6 @@ def write_tables(runs: pd.DataFrame, experiments: pd.DataFrame, folder: Path) ->
         raise LlemError(
             f"{path}: cannot be written ({err.strerror or err}); make the folder writable or move what is in the way"
         ) from None
-
-
-def write_summary(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Write the run and experiment tables of a study or sweep ``folder`` into it (see
-    :func:`write_tables`); returns both tables."""
-    runs, experiments = tables(folder)
-    write_tables(runs, experiments, Path(runs["source"].iloc[0]))
-    return runs, experiments
 
 
 def tables(folder: str | Path) -> tuple[pd.DataFrame, pd.DataFrame]:
