@@ -43,6 +43,12 @@ def fold_streamed(completions: Iterable[Any], eos_ids: set[int]) -> tuple[int, l
     return total, ended_on_eos, gaps, min(firsts) if firsts else None
 
 
+def token_budget(params: Any) -> int | None:
+    """A request's most output tokens from its sampling parameters (``max_tokens`` x ``n`` sequences);
+    None when ``max_tokens`` is unset (up to the context length)."""
+    return None if params.max_tokens is None else params.max_tokens * (params.n or 1)
+
+
 class BudgetTracker:
     """Progress of one ``generate`` that delivers tokens step by step: requests finished and tokens
     delivered. With every request's budget known (its most tokens: ``max_tokens`` x sequences), the

@@ -23,6 +23,7 @@ from llem.engines.common import (
     fold_streamed,
     parameter_count,
     split_passthrough,
+    token_budget,
 )
 from llem.engines.prompts import applies_chat_template, encode_prompts
 from llem.engines.tensorrt import args, capabilities, runtime
@@ -229,7 +230,7 @@ class TensorRTEngine:
                 f"TensorRT-LLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
                 "tensorrt.max_seq_len"
             ) from err
-        budgets = {i: p.max_tokens * (p.n or 1) if p.max_tokens is not None else None for i, p in enumerate(params)}
+        budgets = {i: token_budget(p) for i, p in enumerate(params)}
         tracker = BudgetTracker(progress, budgets) if progress is not None else None
 
         async def follow(request: int, result: Any) -> dict[int, _Completion]:

@@ -25,6 +25,7 @@ from llem.engines.common import (
     fold_streamed,
     parameter_count,
     split_passthrough,
+    token_budget,
 )
 from llem.engines.prompts import applies_chat_template, encode_prompts
 from llem.engines.transformers.loading import load_tokenizer
@@ -145,11 +146,11 @@ class VllmEngine:
         ids = encode_prompts(self._tokenizer, prompts, self.cfg.max_input_tokens, self._chat_template)
         if self.beam:
             return self._beam_search(prompts, ids, arrival, progress)
-        order, budgets = self._add_requests(prompts, ids)
+        budgets = self._add_requests(prompts, ids)
         engine = self._llm.llm_engine
-        completions: dict[str, dict[int, _Completion]] = {rid: {} for rid in order}
+        completions: dict[str, dict[int, _Completion]] = {rid: {} for rid in budgets}
         finished: dict[str, Any] = {}
-        tracker = BudgetTracker(progress, dict(zip(order, budgets))) if progress is not None else None
+        tracker = BudgetTracker(progress, budgets) if progress is not None else None
         steps = 0
         while engine.has_unfinished_requests():
             outputs = engine.step()
@@ -168,13 +169,13 @@ class VllmEngine:
                 tracker.report()
         run = EngineRun(requests=[], batches=[])
         run.batches.append(BatchRecord(len(ids), max(map(len, ids), default=0), steps, time.monotonic() - arrival))
-        for rid, prompt_ids in zip(order, ids):
+        for rid, prompt_ids in zip(budgets, ids):
             self._record(run, prompt_ids, completions[rid], finished.get(rid), arrival)
         return run
 
-    def _add_requests(self, prompts: list[Prompt], ids: list[list[int]]) -> tuple[list[str], list[int | None]]:
-        """Add one request per prompt (``RequestOutputKind.DELTA``: each step's new tokens); their ids,
-        and each one's most tokens (``max_tokens`` x ``n``; None: up to the context length).
+    def _add_requests(self, prompts: list[Prompt], ids: list[list[int]]) -> dict[str, int | None]:
+        """Add one request per prompt (``RequestOutputKind.DELTA``: each step's new tokens); each one's id,
+        in prompt order, to its most tokens (:func:`~llem.engines.common.token_budget`).
 
         A request vLLM refuses (e.g. a prompt longer than the context) aborts those already added and
         is a ConfigError naming the fix.
@@ -184,8 +185,7 @@ class VllmEngine:
         from vllm.sampling_params import RequestOutputKind
 
         engine = self._llm.llm_engine
-        order: list[str] = []
-        budgets: list[int | None] = []
+        budgets: dict[str, int | None] = {}
         try:
             inputs = self._llm.renderer.render_cmpl([TokensPrompt(prompt_token_ids=p) for p in ids])
             for prompt, engine_input in zip(prompts, inputs):
@@ -194,16 +194,15 @@ class VllmEngine:
                 request_id = str(self._next_id)
                 self._next_id += 1
                 engine.add_request(request_id, engine_input, params, lora_request=self._lora)
-                order.append(request_id)
-                budgets.append(params.max_tokens * params.n if params.max_tokens is not None else None)
+                budgets[request_id] = token_budget(params)
         except (VLLMValidationError, ValueError) as err:  # vLLM's request validation
-            if order:
-                engine.abort_request(order, internal=True)
+            if budgets:
+                engine.abort_request(list(budgets), internal=True)
             raise ConfigError(
                 f"vLLM refused a request: {err}. Lower max_input_tokens or max_output_tokens, or raise "
                 "vllm.engine.max_model_len"
             ) from err
-        return order, budgets
+        return budgets
 
     def _record(
         self, run: EngineRun, prompt_ids: list[int], completions: dict[int, _Completion], final: Any, arrival: float
